@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod discovery;
+pub mod entry;
 pub mod extract;
 pub mod isolator;
 pub mod manifest;
