@@ -15,8 +15,14 @@ pub enum EntryKind {
     Symlink(PathBuf),
     /// A hard link to an earlier entry, named by its path relative to the rootfs.
     HardLink(PathBuf),
-    CharDevice { major: u32, minor: u32 },
-    BlockDevice { major: u32, minor: u32 },
+    CharDevice {
+        major: u32,
+        minor: u32,
+    },
+    BlockDevice {
+        major: u32,
+        minor: u32,
+    },
     Fifo,
 }
 
@@ -77,10 +83,22 @@ mod tests {
 
     #[test]
     fn normalize_rel_rules() {
-        assert_eq!(normalize_rel(Path::new("./a/./b/")).unwrap(), PathBuf::from("a/b"));
+        assert_eq!(
+            normalize_rel(Path::new("./a/./b/")).unwrap(),
+            PathBuf::from("a/b")
+        );
         assert_eq!(normalize_rel(Path::new(".")).unwrap(), PathBuf::new());
-        assert!(matches!(normalize_rel(Path::new("/etc")), Err(PathError::Absolute(_))));
-        assert!(matches!(normalize_rel(Path::new("a/../../b")), Err(PathError::ParentDir(_))));
-        assert!(matches!(normalize_rel(Path::new("a/..")), Err(PathError::ParentDir(_))));
+        assert!(matches!(
+            normalize_rel(Path::new("/etc")),
+            Err(PathError::Absolute(_))
+        ));
+        assert!(matches!(
+            normalize_rel(Path::new("a/../../b")),
+            Err(PathError::ParentDir(_))
+        ));
+        assert!(matches!(
+            normalize_rel(Path::new("a/..")),
+            Err(PathError::ParentDir(_))
+        ));
     }
 }

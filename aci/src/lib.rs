@@ -13,3 +13,6 @@ pub mod manifest;
 pub mod quantity;
 pub mod render;
 pub mod types;
+
+/// The appc spec version this crate implements and writes into manifests.
+pub const APPC_VERSION: &str = "0.8.11";

@@ -17,7 +17,11 @@ pub struct TypeError {
 
 impl TypeError {
     pub fn new(what: &'static str, value: impl Into<String>, rule: &'static str) -> Self {
-        TypeError { what, value: value.into(), rule }
+        TypeError {
+            what,
+            value: value.into(),
+            rule,
+        }
     }
 }
 
@@ -112,7 +116,10 @@ impl AcName {
         while out.ends_with('-') {
             out.pop();
         }
-        AcName::new(out).map_err(|e| TypeError { value: s.to_string(), ..e })
+        AcName::new(out).map_err(|e| TypeError {
+            value: s.to_string(),
+            ..e
+        })
     }
 }
 
@@ -132,7 +139,9 @@ impl ImageId {
     pub fn new(s: impl Into<String>) -> Result<Self, TypeError> {
         let s = s.into();
         match Self::hex_part(&s) {
-            Some(h) if h.len() == Self::KEY_HEX_LEN || h.len() == Self::FULL_HEX_LEN => Ok(ImageId(s)),
+            Some(h) if h.len() == Self::KEY_HEX_LEN || h.len() == Self::FULL_HEX_LEN => {
+                Ok(ImageId(s))
+            }
             _ => Err(TypeError::new(
                 "image ID",
                 s,
@@ -160,7 +169,9 @@ impl ImageId {
 
     fn hex_part(s: &str) -> Option<&str> {
         let h = s.strip_prefix(Self::PREFIX)?;
-        h.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)).then_some(h)
+        h.bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+            .then_some(h)
     }
 
     pub fn as_str(&self) -> &str {
@@ -211,10 +222,18 @@ mod tests {
 
     #[test]
     fn ac_identifier_rules() {
-        for ok in ["example.com/app", "a", "coreos.com/etcd", "a-b.c_d~e/f", "0"] {
+        for ok in [
+            "example.com/app",
+            "a",
+            "coreos.com/etcd",
+            "a-b.c_d~e/f",
+            "0",
+        ] {
             assert!(AcIdentifier::new(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "A", "-a", "a-", "a--b", "a/-b", "a b", "é", "a//b", "/a"] {
+        for bad in [
+            "", "A", "-a", "a-", "a--b", "a/-b", "a b", "é", "a//b", "/a",
+        ] {
             assert!(AcIdentifier::new(bad).is_err(), "{bad}");
         }
     }
