@@ -1,0 +1,9 @@
+//! rkt's stage0 as a library: everything `rkt` does on the host before it hands a pod to stage1:
+//! configuration, image references, the trust store, fetching and the image store.
+
+pub mod config;
+pub mod fsutil;
+pub mod image_ref;
+pub mod insecure;
+pub mod store;
+pub mod trust;

@@ -1,0 +1,386 @@
+//! Importing, finding and removing image blobs and their info.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+
+use aci::archive::{ArchiveInfo, ReadOptions, TeeReader, read_archive};
+use aci::manifest::ImageManifest;
+use aci::types::ImageId;
+
+use super::info::now_nanos;
+use super::{DIR_MODE, FILE_MODE, ImageInfo, Origin, Store, StoreError, sharded};
+use crate::fsutil::{self, FileLock, LockMode};
+
+/// Read buffer for imports: large, so decompression and hashing run in big strides.
+const IMPORT_BUF: usize = 256 * 1024;
+
+impl Store {
+    pub fn blob_path(&self, key: &str) -> PathBuf {
+        sharded(&self.cas.join("blob"), key)
+    }
+
+    fn manifest_path(&self, key: &str) -> PathBuf {
+        sharded(&self.cas.join("imageManifest"), key)
+    }
+
+    fn info_path(&self, key: &str) -> PathBuf {
+        self.cas.join("info").join(format!("{key}.json"))
+    }
+
+    /// Stream an ACI into the store and commit it: [`Store::stage`] then [`StagedImage::commit`].
+    pub fn import(&self, input: impl Read, origin: Origin) -> Result<ImageInfo, StoreError> {
+        self.stage(input)?.commit(origin)
+    }
+
+    /// Stream an ACI into a temp file of the store: one pass copies the compressed bytes to the
+    /// file while the decompressed tar is hashed and its manifest read and validated. Nothing is
+    /// visible in the store until [`StagedImage::commit`]; dropping the staged image removes it,
+    /// so a caller can check the manifest (name, labels, signer) first.
+    pub fn stage(&self, input: impl Read) -> Result<StagedImage<'_>, StoreError> {
+        let tmp_path = self.tmp_dir().join(fsutil::unique_name("import-"));
+        let tmp = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(&tmp_path)
+            .map_err(StoreError::io("creating", &tmp_path))?;
+        // Held while writing so a concurrent `Store::open` never removes a live temp file.
+        let tmp = match FileLock::try_lock_file(tmp, &tmp_path, LockMode::Exclusive) {
+            Ok(lock) => lock,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp_path);
+                return Err(StoreError::Io {
+                    action: "locking",
+                    path: tmp_path,
+                    source: e,
+                });
+            }
+        };
+        let mut staged = StagedImage {
+            store: self,
+            tmp,
+            archive: None,
+            manifest: None,
+            size: 0,
+        };
+        let tee = TeeReader::new(input, staged.tmp.file());
+        let reader = BufReader::with_capacity(IMPORT_BUF, tee);
+        let opts = ReadOptions {
+            want_entries: false,
+            ..ReadOptions::default()
+        };
+        let info: ArchiveInfo = read_archive(reader, &opts, |_, _| {
+            Ok::<(), aci::archive::ArchiveError>(())
+        })?;
+        staged.manifest = Some(ImageManifest::from_slice(&info.manifest)?);
+        staged.archive = Some(info);
+        let file = staged.tmp.file();
+        file.sync_all()
+            .map_err(StoreError::io("syncing", staged.tmp.path()))?;
+        staged.size = file
+            .metadata()
+            .map_err(StoreError::io("reading", staged.tmp.path()))?
+            .len();
+        Ok(staged)
+    }
+
+    fn write_sharded(&self, path: &std::path::Path, bytes: &[u8]) -> Result<(), StoreError> {
+        if let Some(dir) = path.parent() {
+            fsutil::create_dir_all(dir, DIR_MODE).map_err(StoreError::io("creating", dir))?;
+        }
+        fsutil::write_atomic(path, bytes, FILE_MODE).map_err(StoreError::io("writing", path))
+    }
+
+    pub(crate) fn write_info(&self, info: &ImageInfo) -> Result<(), StoreError> {
+        let path = self.info_path(&info.key);
+        let bytes = serde_json::to_vec_pretty(info).map_err(|e| StoreError::BadInfo {
+            path: path.clone(),
+            source: e,
+        })?;
+        fsutil::write_atomic(&path, &bytes, FILE_MODE).map_err(StoreError::io("writing", &path))
+    }
+
+    /// The info of a stored image by exact key, or None.
+    pub fn info(&self, key: &str) -> Result<Option<ImageInfo>, StoreError> {
+        let path = self.info_path(key);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| StoreError::BadInfo { path, source }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Io {
+                action: "reading",
+                path,
+                source: e,
+            }),
+        }
+    }
+
+    /// Every stored image.
+    pub fn list(&self) -> Result<Vec<ImageInfo>, StoreError> {
+        let dir = self.cas.join("info");
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(StoreError::io("reading", &dir))? {
+            let name = entry.map_err(StoreError::io("reading", &dir))?.file_name();
+            let Some(key) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            if let Some(info) = self.info(key)? {
+                out.push(info);
+            }
+        }
+        out.sort_by(|a, b| a.import_time.cmp(&b.import_time).then(a.key.cmp(&b.key)));
+        Ok(out)
+    }
+
+    /// Find one image by ID prefix (`sha512-` + at least 2 hex digits, unambiguous).
+    pub fn find_by_id(&self, prefix: &str) -> Result<ImageInfo, StoreError> {
+        ImageId::parse_prefix(prefix).map_err(|_| StoreError::NotFound(prefix.to_string()))?;
+        // A full 128-digit ID names the same image as its 64-digit key.
+        let wanted = &prefix[..prefix
+            .len()
+            .min(ImageId::PREFIX.len() + ImageId::KEY_HEX_LEN)];
+        let found: Vec<ImageInfo> = self
+            .list()?
+            .into_iter()
+            .filter(|i| i.key.starts_with(wanted))
+            .collect();
+        match found.len() {
+            0 => Err(StoreError::NotFound(prefix.to_string())),
+            1 => Ok(found.into_iter().next().expect("one element")),
+            _ => Err(StoreError::Ambiguous {
+                prefix: prefix.to_string(),
+                matches: found
+                    .iter()
+                    .map(|i| i.key.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// The newest image (by import time) with this name whose labels include `labels`.
+    pub fn find_by_name(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Option<ImageInfo>, StoreError> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .filter(|i| i.name == name && i.matches_labels(labels))
+            .max_by_key(|i| i.import_time))
+    }
+
+    /// Open a stored blob for reading.
+    pub fn open_blob(&self, key: &str) -> Result<File, StoreError> {
+        let path = self.blob_path(key);
+        File::open(&path).map_err(StoreError::io("opening", &path))
+    }
+
+    /// The raw manifest of a stored image.
+    pub fn manifest_bytes(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        let path = self.manifest_path(key);
+        fs::read(&path).map_err(StoreError::io("reading", &path))
+    }
+
+    pub fn manifest(&self, key: &str) -> Result<ImageManifest, StoreError> {
+        Ok(ImageManifest::from_slice(&self.manifest_bytes(key)?)?)
+    }
+
+    /// Record a use (pods and renders call this), for `image gc --grace-period`.
+    pub fn touch(&self, key: &str) -> Result<(), StoreError> {
+        let _lock = self.lock("image", key, LockMode::Exclusive)?;
+        if let Some(mut info) = self.info(key)? {
+            info.last_used = now_nanos();
+            self.write_info(&info)?;
+        }
+        Ok(())
+    }
+
+    /// Remove an image's blob, manifest and info (its rendered trees are gc's business, as in
+    /// rkt). The info goes first so a crash never leaves info pointing at nothing.
+    pub fn remove(&self, key: &str) -> Result<(), StoreError> {
+        let _lock = self.lock("image", key, LockMode::Exclusive)?;
+        for path in [
+            self.info_path(key),
+            self.blob_path(key),
+            self.manifest_path(key),
+        ] {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(StoreError::Io {
+                        action: "removing",
+                        path,
+                        source: e,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Make blobs and info agree after a crash: info without a blob goes; a blob without info
+    /// (crash between rename and info write) gets its info rebuilt by re-reading it. Each key is
+    /// only touched while its lock is free, so a live import is never disturbed.
+    pub(super) fn repair_blobs(&self) -> Result<(), StoreError> {
+        for info in self.list()? {
+            let Ok(_lock) = self.try_lock_key(&info.key) else {
+                continue;
+            };
+            if !self.blob_path(&info.key).exists() {
+                let _ = fs::remove_file(self.info_path(&info.key));
+            }
+        }
+        let base = self.cas.join("blob/sha512");
+        for shard in fs::read_dir(&base)
+            .map_err(StoreError::io("reading", &base))?
+            .flatten()
+        {
+            for blob in fs::read_dir(shard.path())
+                .map_err(StoreError::io("reading", &shard.path()))?
+                .flatten()
+            {
+                let Some(key) = blob.file_name().to_str().map(str::to_string) else {
+                    continue;
+                };
+                let Ok(_lock) = self.try_lock_key(&key) else {
+                    continue;
+                };
+                if self.info_path(&key).exists() {
+                    continue;
+                }
+                if self.rebuild_info(&key).is_err() {
+                    // Not an image under its own key: it cannot be trusted, drop it.
+                    let _ = fs::remove_file(blob.path());
+                    let _ = fs::remove_file(self.manifest_path(&key));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn try_lock_key(&self, key: &str) -> io::Result<FileLock> {
+        FileLock::try_lock(&self.locks.join("image").join(key), LockMode::Exclusive)
+    }
+
+    /// Re-read a blob (checking its hash against its key) and write its manifest copy and info.
+    fn rebuild_info(&self, key: &str) -> Result<(), StoreError> {
+        let path = self.blob_path(key);
+        let file = File::open(&path).map_err(StoreError::io("opening", &path))?;
+        let meta = file.metadata().map_err(StoreError::io("reading", &path))?;
+        let opts = ReadOptions {
+            want_entries: false,
+            ..ReadOptions::default()
+        };
+        let reader = BufReader::with_capacity(IMPORT_BUF, file);
+        let info = read_archive(reader, &opts, |_, _| {
+            Ok::<(), aci::archive::ArchiveError>(())
+        })?;
+        if info.image_id.key().as_str() != key {
+            return Err(StoreError::NotFound(key.to_string()));
+        }
+        let manifest = ImageManifest::from_slice(&info.manifest)?;
+        self.write_sharded(&self.manifest_path(key), &info.manifest)?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+        let when = mtime.map(|d| d.as_nanos()).unwrap_or_else(now_nanos);
+        self.write_info(&ImageInfo {
+            key: key.to_string(),
+            id: info.image_id.to_string(),
+            name: manifest.name.to_string(),
+            labels: labels_of(&manifest),
+            import_time: when,
+            last_used: when,
+            size: meta.len(),
+            tree_store_size: 0,
+            origin: Origin::default(),
+        })
+    }
+}
+
+fn labels_of(m: &ImageManifest) -> BTreeMap<String, String> {
+    m.labels
+        .iter()
+        .map(|l| (l.name.to_string(), l.value.clone()))
+        .collect()
+}
+
+/// An image read and validated into a temp file of the store, not yet visible in it.
+pub struct StagedImage<'s> {
+    store: &'s Store,
+    tmp: FileLock,
+    archive: Option<ArchiveInfo>,
+    manifest: Option<ImageManifest>,
+    size: u64,
+}
+
+impl StagedImage<'_> {
+    pub fn manifest(&self) -> &ImageManifest {
+        self.manifest
+            .as_ref()
+            .expect("a staged image always has a manifest")
+    }
+
+    pub fn image_id(&self) -> &ImageId {
+        &self
+            .archive
+            .as_ref()
+            .expect("a staged image always has archive info")
+            .image_id
+    }
+
+    /// Move the image into the store under its key (or find it already there) and record it.
+    pub fn commit(self, origin: Origin) -> Result<ImageInfo, StoreError> {
+        let store = self.store;
+        let archive = self
+            .archive
+            .as_ref()
+            .expect("a staged image always has archive info");
+        let key = archive.image_id.key();
+        let key = key.as_str();
+        let _lock = store.lock("image", key, LockMode::Exclusive)?;
+        if let Some(mut existing) = store.info(key)? {
+            if origin != Origin::default() {
+                existing.origin = origin;
+                store.write_info(&existing)?;
+            }
+            return Ok(existing);
+        }
+        store.write_sharded(&store.manifest_path(key), &archive.manifest)?;
+        let blob = store.blob_path(key);
+        let shard = blob.parent().map(PathBuf::from).unwrap_or_default();
+        fsutil::create_dir_all(&shard, DIR_MODE).map_err(StoreError::io("creating", &shard))?;
+        fs::rename(self.tmp.path(), &blob).map_err(StoreError::io("renaming into", &blob))?;
+        fsutil::sync_dir(&shard).map_err(StoreError::io("syncing", &shard))?;
+        let now = now_nanos();
+        let info = ImageInfo {
+            key: key.to_string(),
+            id: archive.image_id.to_string(),
+            name: self.manifest().name.to_string(),
+            labels: labels_of(self.manifest()),
+            import_time: now,
+            last_used: now,
+            size: self.size,
+            tree_store_size: 0,
+            origin,
+        };
+        store.write_info(&info)?;
+        Ok(info)
+    }
+}
+
+impl Drop for StagedImage<'_> {
+    /// An uncommitted image leaves nothing behind (after commit the temp path is gone anyway).
+    fn drop(&mut self) {
+        let _ = fs::remove_file(self.tmp.path());
+    }
+}

@@ -1,0 +1,430 @@
+//! Rendered trees: an image flattened with its dependencies, rendered once and shared read-only
+//! by every pod (overlayfs lower dir).
+//!
+//! `cas/tree/<id>/` holds `rootfs/`, `image` (the top image's key), `files` (one line per node:
+//! what `image verify` re-checks), `hash` (SHA-512 of `files`) and `rendered`, written last.
+//! A tree without `rendered` is incomplete and is removed when the store opens. The tree ID is
+//! `deps-` + the SHA-512 key of the render order's image keys joined by commas, as in rkt, so one
+//! image rendered over different dependency versions gets different trees.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use aci::archive::{ReadOptions, read_archive};
+use aci::extract::ExtractOptions;
+use aci::manifest::ImageManifest;
+use aci::render::{ImageDeps, Layer, RenderError, render, render_plan};
+use sha2::{Digest, Sha512};
+
+use super::{DIR_MODE, FILE_MODE, ImageInfo, Store, StoreError};
+use crate::fsutil::{self, FileLock, LockMode};
+
+/// A tree ready to be used as a pod's lower dir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tree {
+    pub id: String,
+    pub dir: PathBuf,
+    /// The image keys in render order, lowest first (the top image last).
+    pub images: Vec<String>,
+}
+
+impl Tree {
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+}
+
+/// One node of a tree that does not match what was recorded when it was rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    pub path: String,
+    pub problem: String,
+}
+
+/// An image of a render order with the whitelists that filter it (its own, then its parents').
+pub type PlannedImage = (ImageInfo, Vec<Vec<String>>);
+
+/// The tree ID for a render order.
+pub fn tree_id(keys: &[String]) -> String {
+    let digest = Sha512::digest(keys.join(",").as_bytes());
+    format!("deps-sha512-{}", &hex::encode(digest)[..64])
+}
+
+impl Store {
+    fn tree_dir(&self, id: &str) -> PathBuf {
+        self.cas.join("tree").join(id)
+    }
+
+    /// The render order of an image and its dependencies, all resolved from the store.
+    pub fn render_order(&self, key: &str) -> Result<Vec<PlannedImage>, StoreError> {
+        let dep_err = |image: &str, e: StoreError| RenderError::Dependency {
+            image: image.to_string(),
+            reason: e.to_string(),
+        };
+        let plan = render_plan(key.to_string(), |k: &String| {
+            let m = self.manifest(k).map_err(|e| dep_err(k, e))?;
+            let deps = m
+                .dependencies
+                .iter()
+                .map(|d| {
+                    self.resolve_dependency(&m, d)
+                        .map(|i| i.key)
+                        .map_err(|e| dep_err(k, e))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(ImageDeps {
+                deps,
+                whitelist: m.path_whitelist.clone(),
+            })
+        })
+        .map_err(|e| StoreError::Render {
+            key: key.to_string(),
+            message: e.to_string(),
+        })?;
+        plan.into_iter()
+            .map(|p| {
+                let info = self
+                    .info(&p.key)?
+                    .ok_or_else(|| StoreError::NotFound(p.key.clone()))?;
+                Ok((info, p.whitelists))
+            })
+            .collect()
+    }
+
+    fn resolve_dependency(
+        &self,
+        parent: &ImageManifest,
+        dep: &aci::manifest::Dependency,
+    ) -> Result<ImageInfo, StoreError> {
+        let found = match &dep.image_id {
+            Some(id) => self.find_by_id(id.as_str()).ok(),
+            None => {
+                let labels = dep
+                    .labels
+                    .iter()
+                    .map(|l| (l.name.to_string(), l.value.clone()))
+                    .collect();
+                self.find_by_name(dep.image_name.as_str(), &labels)?
+            }
+        };
+        found.ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "{} (a dependency of {}; fetch it first)",
+                dep.image_name, parent.name
+            ))
+        })
+    }
+
+    /// Render an image with its dependencies, or return the tree already rendered.
+    pub fn render_tree(&self, key: &str) -> Result<Tree, StoreError> {
+        let order = self.render_order(key)?;
+        let images: Vec<String> = order.iter().map(|(i, _)| i.key.clone()).collect();
+        let id = tree_id(&images);
+        let dir = self.tree_dir(&id);
+        let _lock = self.lock("tree", &id, LockMode::Exclusive)?;
+        let tree = Tree {
+            id: id.clone(),
+            dir: dir.clone(),
+            images,
+        };
+        if dir.join("rendered").exists() {
+            return Ok(tree);
+        }
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(StoreError::io("removing incomplete tree", &dir))?;
+        }
+        let rootfs = dir.join("rootfs");
+        fsutil::create_dir_all(&rootfs, DIR_MODE).map_err(StoreError::io("creating", &rootfs))?;
+        self.render_layers(key, &order, &rootfs)?;
+        let files = listing(&rootfs).map_err(StoreError::io("hashing", &rootfs))?;
+        let hash = format!("sha512-{}", hex::encode(Sha512::digest(files.as_bytes())));
+        for (name, body) in [
+            ("files", files.as_bytes()),
+            ("hash", hash.as_bytes()),
+            ("image", key.as_bytes()),
+        ] {
+            let path = dir.join(name);
+            fsutil::write_atomic(&path, body, FILE_MODE)
+                .map_err(StoreError::io("writing", &path))?;
+        }
+        let root = File::open(&dir).map_err(StoreError::io("opening", &dir))?;
+        rustix::fs::syncfs(&root).map_err(|e| StoreError::Io {
+            action: "syncing",
+            path: dir.clone(),
+            source: e.into(),
+        })?;
+        let marker = dir.join("rendered");
+        fsutil::write_atomic(&marker, b"", FILE_MODE)
+            .map_err(StoreError::io("writing", &marker))?;
+        Ok(tree)
+    }
+
+    fn render_layers(
+        &self,
+        key: &str,
+        order: &[PlannedImage],
+        rootfs: &Path,
+    ) -> Result<(), StoreError> {
+        let layers = order
+            .iter()
+            .rev()
+            .map(|(info, whitelists)| {
+                let store = self.clone();
+                let key = info.key.clone();
+                let name = format!("{} ({})", info.name, info.key);
+                let walk_name = name.clone();
+                Layer {
+                    name,
+                    whitelists: whitelists.clone(),
+                    whiteouts: Vec::new(),
+                    walk: Box::new(move |sink| {
+                        let walk_err =
+                            |e: Box<dyn std::error::Error + Send + Sync>| RenderError::Walk {
+                                layer: walk_name.clone(),
+                                source: e,
+                            };
+                        let blob = store.open_blob(&key).map_err(|e| walk_err(e.into()))?;
+                        let opts = ReadOptions {
+                            want_entries: true,
+                            ..ReadOptions::default()
+                        };
+                        let reader = BufReader::with_capacity(256 * 1024, blob);
+                        read_archive(reader, &opts, |h, data| {
+                            sink(h, data).map_err(SinkError::Render)
+                        })
+                        .map_err(|e| match e {
+                            SinkError::Render(r) => r,
+                            SinkError::Archive(a) => walk_err(a.into()),
+                        })?;
+                        Ok(())
+                    }),
+                }
+            })
+            .collect();
+        render(rootfs, layers, ExtractOptions::default())
+            .map(|_| ())
+            .map_err(|e| StoreError::Render {
+                key: key.to_string(),
+                message: e.to_string(),
+            })
+    }
+
+    /// Re-hash a rendered tree and report every node that changed, appeared or disappeared.
+    pub fn verify_tree(&self, id: &str) -> Result<Vec<Mismatch>, StoreError> {
+        let dir = self.tree_dir(id);
+        let recorded = fs::read_to_string(dir.join("files"))
+            .map_err(StoreError::io("reading", &dir.join("files")))?;
+        let current = listing(&dir.join("rootfs")).map_err(StoreError::io("hashing", &dir))?;
+        Ok(compare_listings(&recorded, &current))
+    }
+
+    /// Every complete tree with the image it was rendered for.
+    pub fn trees(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let base = self.cas.join("tree");
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&base)
+            .map_err(StoreError::io("reading", &base))?
+            .flatten()
+        {
+            let dir = entry.path();
+            if !dir.join("rendered").exists() {
+                continue;
+            }
+            let image = fs::read_to_string(dir.join("image")).unwrap_or_default();
+            out.push((entry.file_name().to_string_lossy().into_owned(), image));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Remove a tree: the marker goes first, so a crash leaves an incomplete tree for cleanup.
+    pub fn remove_tree(&self, id: &str) -> Result<(), StoreError> {
+        let _lock = self.lock("tree", id, LockMode::Exclusive)?;
+        let dir = self.tree_dir(id);
+        let _ = fs::remove_file(dir.join("rendered"));
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StoreError::Io {
+                action: "removing",
+                path: dir,
+                source: e,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Bytes used by a tree's rootfs.
+    pub fn tree_size(&self, id: &str) -> u64 {
+        du(&self.tree_dir(id).join("rootfs"))
+    }
+}
+
+/// The two ways streaming a layer into the renderer fails: reading the archive, or writing.
+enum SinkError {
+    Archive(aci::archive::ArchiveError),
+    Render(RenderError),
+}
+
+impl From<aci::archive::ArchiveError> for SinkError {
+    fn from(e: aci::archive::ArchiveError) -> Self {
+        SinkError::Archive(e)
+    }
+}
+
+/// Remove trees that never got their `rendered` marker and whose lock is free.
+pub(super) fn clean_incomplete(store: &Store) -> Result<(), StoreError> {
+    let base = store.cas.join("tree");
+    for entry in fs::read_dir(&base)
+        .map_err(StoreError::io("reading", &base))?
+        .flatten()
+    {
+        let dir = entry.path();
+        if dir.join("rendered").exists() {
+            continue;
+        }
+        let id = entry.file_name().to_string_lossy().into_owned();
+        let Ok(_lock) =
+            FileLock::try_lock(&store.locks.join("tree").join(&id), LockMode::Exclusive)
+        else {
+            continue;
+        };
+        let _ = fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+/// One line per node below `root`, sorted by path: type, mode, owner, size and content hash
+/// (or link target). Never follows symlinks.
+fn listing(root: &Path) -> io::Result<String> {
+    let mut lines = Vec::new();
+    walk(root, Path::new(""), &mut lines)?;
+    lines.sort();
+    Ok(lines.join(""))
+}
+
+fn walk(root: &Path, rel: &Path, out: &mut Vec<String>) -> io::Result<()> {
+    let mut names: Vec<_> = fs::read_dir(root.join(rel))?.collect::<Result<Vec<_>, _>>()?;
+    names.sort_by_key(|e| e.file_name());
+    for entry in names {
+        let path = rel.join(entry.file_name());
+        let meta = fs::symlink_metadata(root.join(&path))?;
+        let ft = meta.file_type();
+        let what = if ft.is_dir() {
+            "dir".to_string()
+        } else if ft.is_symlink() {
+            format!("link {}", fs::read_link(root.join(&path))?.display())
+        } else if ft.is_file() {
+            format!("file {} {}", meta.len(), hash_file(&root.join(&path))?)
+        } else {
+            format!("node {:x}", meta.rdev())
+        };
+        let mode = meta.permissions().mode() & 0o7777;
+        out.push(format!(
+            "{}\t{mode:o} {}:{} {what}\n",
+            escape(&path),
+            meta.uid(),
+            meta.gid()
+        ));
+        if ft.is_dir() {
+            walk(root, &path, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Paths are one field of a line: keep tabs and newlines in file names from breaking it.
+fn escape(p: &Path) -> String {
+    p.to_string_lossy()
+        .replace('\\', "\\\\")
+        .replace('\t', "\\t")
+        .replace('\n', "\\n")
+}
+
+fn hash_file(path: &Path) -> io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut h = Sha512::new();
+    let mut buf = vec![0u8; 128 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(&h.finalize()[..32]))
+}
+
+fn compare_listings(recorded: &str, current: &str) -> Vec<Mismatch> {
+    use std::collections::BTreeMap;
+    let parse = |s: &str| -> BTreeMap<String, String> {
+        s.lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(p, r)| (p.to_string(), r.to_string()))
+            .collect()
+    };
+    let (old, new) = (parse(recorded), parse(current));
+    let mut out = Vec::new();
+    for (path, was) in &old {
+        match new.get(path) {
+            None => out.push(Mismatch {
+                path: path.clone(),
+                problem: "missing".into(),
+            }),
+            Some(now) if now != was => out.push(Mismatch {
+                path: path.clone(),
+                problem: format!("changed: was {was}, now {now}"),
+            }),
+            _ => {}
+        }
+    }
+    for path in new.keys().filter(|p| !old.contains_key(*p)) {
+        out.push(Mismatch {
+            path: path.clone(),
+            problem: "added".into(),
+        });
+    }
+    out
+}
+
+fn du(path: &Path) -> u64 {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return 0;
+    };
+    let own = meta.blocks() * 512;
+    if !meta.is_dir() {
+        return own;
+    }
+    let children = fs::read_dir(path)
+        .map(|rd| rd.flatten().map(|e| du(&e.path())).sum())
+        .unwrap_or(0);
+    own + children
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tree_ids_depend_on_the_whole_order() {
+        let a = tree_id(&["sha512-aa".into(), "sha512-bb".into()]);
+        let b = tree_id(&["sha512-bb".into(), "sha512-aa".into()]);
+        assert_ne!(a, b);
+        assert!(a.starts_with("deps-sha512-") && a.len() == "deps-sha512-".len() + 64);
+    }
+
+    #[test]
+    fn listing_comparison_reports_each_change() {
+        let old = "a\t644 0:0 file 1 x\nb\t755 0:0 dir\n";
+        let new = "a\t644 0:0 file 1 y\nc\t644 0:0 file 0 z\n";
+        let m = compare_listings(old, new);
+        let paths: Vec<_> = m
+            .iter()
+            .map(|m| (m.path.as_str(), m.problem.split(':').next().unwrap()))
+            .collect();
+        assert_eq!(
+            paths,
+            vec![("a", "changed"), ("b", "missing"), ("c", "added")]
+        );
+    }
+}
