@@ -55,4 +55,13 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Print the version and exit
     Version,
+    /// Print the configuration in effect (merged from the config directories)
+    Config(ConfigArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Indent the JSON output
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub pretty_print: bool,
 }

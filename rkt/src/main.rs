@@ -5,6 +5,8 @@
 
 mod cli;
 mod commands;
+mod context;
+mod output;
 
 use std::process::ExitCode;
 

@@ -233,9 +233,9 @@ pub struct Isolator {
     pub value: serde_json::Value,
 }
 
-/// Check a list of isolators at `field_path`. Today: every entry has a value (an absent or
-/// `null` value has no meaning for any isolator). This is the single hook where typed isolator
-/// checks (known names, value schemas, one-per-name rules) are to be added.
+/// Check a list of isolators at `field_path`: every entry has a value, every known isolator's
+/// value follows its schema, and the one-per-name and conflict rules hold (`isolator::check_list`).
+/// Unknown isolators pass: the runtime reports them as ignored (appc lets executors ignore them).
 pub fn validate_isolators(list: &[Isolator], field_path: &str) -> Result<(), ManifestError> {
     for (i, iso) in list.iter().enumerate() {
         if iso.value.is_null() {
@@ -246,7 +246,24 @@ pub fn validate_isolators(list: &[Isolator], field_path: &str) -> Result<(), Man
             ));
         }
     }
-    Ok(())
+    let pairs = list.iter().map(|iso| (iso.name.as_str(), &iso.value));
+    match crate::isolator::check_list(pairs) {
+        Ok(_) => Ok(()),
+        Err(crate::isolator::IsolatorError::AtIndex {
+            index: i,
+            name,
+            inner,
+        }) => Err(ManifestError::invalid(
+            index(field_path, i),
+            name,
+            inner.to_string(),
+        )),
+        Err(e) => Err(ManifestError::invalid(
+            field_path.to_string(),
+            "isolators",
+            e.to_string(),
+        )),
+    }
 }
 
 /// An RFC 4122 UUID (pod UUIDs).
@@ -512,6 +529,22 @@ mod tests {
             "app.isolators",
         );
         assert_eq!(e.unwrap_err().path(), "app.isolators[1].value");
+    }
+
+    #[test]
+    fn isolators_are_checked_by_type_and_multiplicity() {
+        let iso = |n: &str, v| Isolator {
+            name: AcIdentifier::new(n).unwrap(),
+            value: v,
+        };
+        let shares = iso("os/linux/cpu-shares", serde_json::json!(1));
+        let e = validate_isolators(&[shares], "app.isolators").unwrap_err();
+        assert_eq!(e.path(), "app.isolators[0]");
+        let oom = iso("os/linux/oom-score-adj", serde_json::json!(5));
+        let e = validate_isolators(&[oom.clone(), oom], "app.isolators").unwrap_err();
+        assert!(e.path().starts_with("app.isolators"), "{e}");
+        let unknown = iso("example.com/custom", serde_json::json!({"x": 1}));
+        assert!(validate_isolators(&[unknown], "app.isolators").is_ok());
     }
 
     #[test]
