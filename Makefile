@@ -38,6 +38,10 @@ fuzz: ## Run every fuzz target for FUZZ_SECONDS each (installs cargo-fuzz if mis
 		$(CARGO) +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
 	done
 
+bench: ## Benchmarks against the system tools, baselines in the same run (results in target/bench/)
+	@command -v hyperfine >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine)
+	bench/run.sh
+
 run: ## Build everything and run a real demo pod (arrives with `rkt run`)
 	@echo "make run: 'rkt run' is not built yet (see issue: rkt run end to end)"; exit 1
 
