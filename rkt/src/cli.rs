@@ -57,6 +57,10 @@ pub enum Command {
     Version,
     /// Print the configuration in effect (merged from the config directories)
     Config(ConfigArgs),
+    /// Fetch image(s) and store them in the local store
+    Fetch(FetchArgs),
+    /// Trust a key for image verification
+    Trust(TrustArgs),
 }
 
 #[derive(Debug, Args)]
@@ -64,4 +68,45 @@ pub struct ConfigArgs {
     /// Indent the JSON output
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub pretty_print: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Images: files, sha512- IDs or names (`name[:version][,label=value]`)
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// Local signature file to use in validating the image
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<PathBuf>,
+    /// Print the full image hash after fetching
+    #[arg(long)]
+    pub full: bool,
+    /// When to fetch an image: new, update or never
+    #[arg(long, default_value = "update", value_name = "POLICY")]
+    pub pull_policy: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// Armored public key files to trust
+    #[arg(value_name = "KEY")]
+    pub keys: Vec<String>,
+    /// Image name prefix the keys are trusted for
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// Trust the keys for all images
+    #[arg(long)]
+    pub root: bool,
+    /// Do not ask to confirm the key fingerprint
+    #[arg(long)]
+    pub skip_fingerprint_review: bool,
+    /// Allow fetching keys over plain HTTP
+    #[arg(long)]
+    pub insecure_allow_http: bool,
+    /// List the trusted keys (rkt-rs extension)
+    #[arg(long, conflicts_with_all = ["keys", "remove"])]
+    pub list: bool,
+    /// Stop trusting the key with this fingerprint for --prefix or --root (rkt-rs extension)
+    #[arg(long, value_name = "FINGERPRINT", conflicts_with = "keys")]
+    pub remove: Option<String>,
 }

@@ -2,6 +2,7 @@
 //! configuration, image references, the trust store, fetching and the image store.
 
 pub mod config;
+pub mod fetch;
 pub mod fsutil;
 pub mod image_ref;
 pub mod insecure;

@@ -67,6 +67,16 @@ pub enum TrustError {
     },
     #[error("key {fingerprint} has been revoked ({reason}); do not trust what it signed")]
     Revoked { fingerprint: String, reason: String },
+    #[error(
+        "no key is trusted at all (looked in {local}/trustedkeys and {system}/trustedkeys); \
+         trust the key of the image's publisher with `rkt trust --prefix=<image name> <key>`"
+    )]
+    NoTrustedKeys { local: PathBuf, system: PathBuf },
+    #[error(
+        "the signature was made by key {key_id}, which is not in the trust store; trust it with \
+         `rkt trust --prefix=<image name> <key>` if it is the image publisher's"
+    )]
+    UntrustedSigner { key_id: String },
     #[error("signature uses the broken hash {algorithm}; re-sign with SHA-256 or stronger")]
     WeakHash { algorithm: String },
     #[error("key {fingerprint} may not make signatures: {reason}")]
@@ -223,6 +233,22 @@ pub struct Signer {
     pub signed_at: DateTime<Utc>,
 }
 
+/// Who made a signature that [`Keystore::verify_any`] accepted.
+#[derive(Debug, Clone)]
+pub struct AnySigner {
+    /// The key file that matched first (root before prefixes).
+    pub signer: Signer,
+    /// Every scope the store trusts this key for.
+    pub scopes: Vec<Scope>,
+}
+
+impl AnySigner {
+    /// The scope that lets this signer sign an image called `name`, if any.
+    pub fn covers(&self, name: &AcIdentifier) -> Option<&Scope> {
+        self.scopes.iter().find(|s| s.covers(name))
+    }
+}
+
 /// Facts about an armored key, for the fingerprint review of `rkt trust`.
 pub fn key_info(armored: &[u8]) -> Result<KeyInfo, TrustError> {
     let parsed = key::parse_key(armored).map_err(|reason| TrustError::InvalidKey { reason })?;
@@ -287,32 +313,64 @@ impl Keystore {
                 system: self.system.clone(),
             });
         }
-        let (cand, component) = self.find_signer(name, &candidates, &claims)?;
-        let comp = component.map_or(&cand.ev.primary, |i| &cand.ev.subkeys[i]);
-        check_usable(&cand.ev.primary, comp, claims.created, now)?;
-
-        let mut reader = sig::TrackingReader::new(signed_data);
-        let result = match component {
-            None => claims.sig.verify(&cand.ev.key.primary_key, &mut reader),
-            Some(i) => claims
-                .sig
-                .verify(&cand.ev.key.public_subkeys[i].key, &mut reader),
+        let unknown = |claims: &sig::Claims| TrustError::UnknownSigner {
+            key_id: claims.display_key_id(),
+            name: name.to_string(),
+            needed: prefixes_of(name).iter().map(ToString::to_string).collect(),
+            trusted_for: self.scopes_trusting(claims),
         };
-        if let Some(source) = reader.error.take() {
-            return Err(TrustError::ReadData { source });
+        let cand = find_signer(&candidates, &claims, unknown)?;
+        verify_with(cand, &claims, signed_data, now)
+    }
+
+    /// Check a signature when the image's name is not known yet (a file on disk, whose
+    /// manifest must not be parsed before its signature verifies): any trusted key, root or
+    /// prefix, may have made it. The caller must then check that one of the returned
+    /// [`AnySigner::scopes`] covers the manifest name ([`AnySigner::covers`]).
+    pub fn verify_any(
+        &self,
+        signed_data: impl Read,
+        armored_signature: &[u8],
+    ) -> Result<AnySigner, TrustError> {
+        self.verify_any_at(signed_data, armored_signature, SystemTime::now())
+    }
+
+    /// [`Keystore::verify_any`] with an explicit clock.
+    pub fn verify_any_at(
+        &self,
+        signed_data: impl Read,
+        armored_signature: &[u8],
+        now: SystemTime,
+    ) -> Result<AnySigner, TrustError> {
+        let claims = sig::check(sig::parse(armored_signature)?, now)?;
+        let mut scopes = vec![Scope::Root];
+        scopes.extend(
+            layout::prefixes(&self.system, &self.local)?
+                .into_iter()
+                .map(Scope::Prefix),
+        );
+        let candidates = self.load_scopes(scopes)?;
+        if candidates.is_empty() {
+            return Err(TrustError::NoTrustedKeys {
+                local: self.local.clone(),
+                system: self.system.clone(),
+            });
         }
-        result.map_err(|e| TrustError::BadSignature {
-            fingerprint: comp.fingerprint.clone(),
-            reason: e.to_string(),
-        })?;
-        Ok(Signer {
-            fingerprint: cand.ev.primary.fingerprint.clone(),
-            signing_key: comp.fingerprint.clone(),
-            scope: cand.scope.clone(),
-            location: cand.file.location,
-            path: cand.file.path.clone(),
-            user_ids: cand.ev.user_ids.clone(),
-            signed_at: claims.created.into(),
+        let unknown = |claims: &sig::Claims| TrustError::UntrustedSigner {
+            key_id: claims.display_key_id(),
+        };
+        let cand = find_signer(&candidates, &claims, unknown)?;
+        let signer = verify_with(cand, &claims, signed_data, now)?;
+        // The same key may be trusted under several scopes; the caller needs all of them.
+        let mut all: Vec<Scope> = candidates
+            .iter()
+            .filter(|c| c.ev.primary.fingerprint == signer.fingerprint)
+            .map(|c| c.scope.clone())
+            .collect();
+        all.dedup();
+        Ok(AnySigner {
+            signer,
+            scopes: all,
         })
     }
 
@@ -320,6 +378,11 @@ impl Keystore {
     fn candidates(&self, name: &AcIdentifier) -> Result<Vec<Candidate>, TrustError> {
         let mut scopes: Vec<Scope> = prefixes_of(name).into_iter().map(Scope::Prefix).collect();
         scopes.push(Scope::Root);
+        self.load_scopes(scopes)
+    }
+
+    /// Every key file of the given scopes, in that order.
+    fn load_scopes(&self, scopes: Vec<Scope>) -> Result<Vec<Candidate>, TrustError> {
         let mut out = Vec::new();
         for scope in scopes {
             for file in layout::read_scope(&self.system, &self.local, &scope)? {
@@ -332,44 +395,6 @@ impl Keystore {
             }
         }
         Ok(out)
-    }
-
-    /// The one candidate component the signature names, or why there is none.
-    fn find_signer<'a>(
-        &self,
-        name: &AcIdentifier,
-        candidates: &'a [Candidate],
-        claims: &sig::Claims,
-    ) -> Result<(&'a Candidate, Option<usize>), TrustError> {
-        let mut found: Vec<(&Candidate, Option<usize>, &str)> = Vec::new();
-        for cand in candidates {
-            let comps = std::iter::once((None, &cand.ev.primary)).chain(
-                cand.ev
-                    .subkeys
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| (Some(i), c)),
-            );
-            for (idx, comp) in comps {
-                let seen = found.iter().any(|(_, _, fp)| *fp == comp.fingerprint);
-                if !seen && claims.names(&comp.fingerprint, &comp.key_id) {
-                    found.push((cand, idx, &comp.fingerprint));
-                }
-            }
-        }
-        match found.as_slice() {
-            [(cand, idx, _)] => Ok((cand, *idx)),
-            [] => Err(TrustError::UnknownSigner {
-                key_id: claims.display_key_id(),
-                name: name.to_string(),
-                needed: prefixes_of(name).iter().map(ToString::to_string).collect(),
-                trusted_for: self.scopes_trusting(claims),
-            }),
-            many => Err(TrustError::AmbiguousIssuer {
-                key_id: claims.display_key_id(),
-                matches: many.iter().map(|(_, _, fp)| fp.to_string()).collect(),
-            }),
-        }
     }
 
     /// For an error message only: the scopes anywhere in the store that trust the signer.
@@ -393,6 +418,73 @@ impl Keystore {
         }
         out
     }
+}
+
+/// The one candidate component the signature names, or why there is none (`unknown` builds
+/// the error for a signer no candidate holds).
+fn find_signer<'a>(
+    candidates: &'a [Candidate],
+    claims: &sig::Claims,
+    unknown: impl FnOnce(&sig::Claims) -> TrustError,
+) -> Result<(&'a Candidate, Option<usize>), TrustError> {
+    let mut found: Vec<(&Candidate, Option<usize>, &str)> = Vec::new();
+    for cand in candidates {
+        let comps = std::iter::once((None, &cand.ev.primary)).chain(
+            cand.ev
+                .subkeys
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (Some(i), c)),
+        );
+        for (idx, comp) in comps {
+            let seen = found.iter().any(|(_, _, fp)| *fp == comp.fingerprint);
+            if !seen && claims.names(&comp.fingerprint, &comp.key_id) {
+                found.push((cand, idx, &comp.fingerprint));
+            }
+        }
+    }
+    match found.as_slice() {
+        [(cand, idx, _)] => Ok((cand, *idx)),
+        [] => Err(unknown(claims)),
+        many => Err(TrustError::AmbiguousIssuer {
+            key_id: claims.display_key_id(),
+            matches: many.iter().map(|(_, _, fp)| fp.to_string()).collect(),
+        }),
+    }
+}
+
+/// Check the signature of the chosen component over `signed_data`, streaming it.
+fn verify_with(
+    (cand, component): (&Candidate, Option<usize>),
+    claims: &sig::Claims,
+    signed_data: impl Read,
+    now: SystemTime,
+) -> Result<Signer, TrustError> {
+    let comp = component.map_or(&cand.ev.primary, |i| &cand.ev.subkeys[i]);
+    check_usable(&cand.ev.primary, comp, claims.created, now)?;
+    let mut reader = sig::TrackingReader::new(signed_data);
+    let result = match component {
+        None => claims.sig.verify(&cand.ev.key.primary_key, &mut reader),
+        Some(i) => claims
+            .sig
+            .verify(&cand.ev.key.public_subkeys[i].key, &mut reader),
+    };
+    if let Some(source) = reader.error.take() {
+        return Err(TrustError::ReadData { source });
+    }
+    result.map_err(|e| TrustError::BadSignature {
+        fingerprint: comp.fingerprint.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(Signer {
+        fingerprint: cand.ev.primary.fingerprint.clone(),
+        signing_key: comp.fingerprint.clone(),
+        scope: cand.scope.clone(),
+        location: cand.file.location,
+        path: cand.file.path.clone(),
+        user_ids: cand.ev.user_ids.clone(),
+        signed_at: claims.created.into(),
+    })
 }
 
 /// Refuse a signing component (and its primary) that cannot sign at `now`.

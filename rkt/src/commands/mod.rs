@@ -1,6 +1,8 @@
 //! One file per verb; each calls into the library and prints.
 
 mod config;
+mod fetch;
+mod trust;
 mod version;
 
 use std::process::ExitCode;
@@ -12,5 +14,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Version => version::run(),
         Command::Config(args) => config::run(&Ctx::new(&cli.global)?, args.pretty_print),
+        Command::Fetch(args) => fetch::run(&Ctx::new(&cli.global)?, args),
+        Command::Trust(args) => trust::run(&Ctx::new(&cli.global)?, args),
     }
 }

@@ -40,6 +40,16 @@ impl Store {
     /// visible in the store until [`StagedImage::commit`]; dropping the staged image removes it,
     /// so a caller can check the manifest (name, labels, signer) first.
     pub fn stage(&self, input: impl Read) -> Result<StagedImage<'_>, StoreError> {
+        self.stage_limited(input, None)
+    }
+
+    /// [`Store::stage`] refusing an image whose uncompressed tar exceeds
+    /// `max_uncompressed_size` bytes (a decompression-bomb guard for fetched images).
+    pub fn stage_limited(
+        &self,
+        input: impl Read,
+        max_uncompressed_size: Option<u64>,
+    ) -> Result<StagedImage<'_>, StoreError> {
         let tmp_path = self.tmp_dir().join(fsutil::unique_name("import-"));
         let tmp = OpenOptions::new()
             .read(true)
@@ -71,6 +81,7 @@ impl Store {
         let reader = BufReader::with_capacity(IMPORT_BUF, tee);
         let opts = ReadOptions {
             want_entries: false,
+            max_uncompressed_size,
             ..ReadOptions::default()
         };
         let info: ArchiveInfo = read_archive(reader, &opts, |_, _| {

@@ -24,6 +24,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use blob::StagedImage;
 pub use info::{ImageInfo, Origin};
 
 use crate::fsutil::{self, FileLock, LockMode};
