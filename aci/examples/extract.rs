@@ -31,7 +31,10 @@ fn run() -> Result<(), Error> {
     let hash_only = args.iter().any(|a| a == "--hash-only");
     let file = File::open(image).map_err(|e| Error::Open(image.clone(), e))?;
     let reader = BufReader::with_capacity(256 * 1024, file);
-    let opts = ReadOptions { want_entries: !hash_only, ..ReadOptions::default() };
+    let opts = ReadOptions {
+        want_entries: !hash_only,
+        ..ReadOptions::default()
+    };
     let info = if hash_only {
         read_archive(reader, &opts, |_, _| Ok::<(), Error>(()))?
     } else {
@@ -44,7 +47,10 @@ fn run() -> Result<(), Error> {
         ex.finish()?;
         info
     };
-    println!("{} ({} entries, {} bytes uncompressed)", info.image_id, info.entries, info.uncompressed_size);
+    println!(
+        "{} ({} entries, {} bytes uncompressed)",
+        info.image_id, info.entries, info.uncompressed_size
+    );
     Ok(())
 }
 
