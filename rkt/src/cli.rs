@@ -57,6 +57,8 @@ pub enum Command {
     Version,
     /// Print the configuration in effect (merged from the config directories)
     Config(ConfigArgs),
+    /// Operate on images in the local store
+    Image(crate::commands::image::args::ImageArgs),
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,8 @@ use crate::cli::GlobalArgs;
 /// rkt's default data directory.
 const DEFAULT_DATA_DIR: &str = "/var/lib/rkt";
 
+// Some fields are only read by verbs on other branches (fetch, trust); drop this on merge.
+#[allow(dead_code)]
 pub struct Ctx {
     pub data_dir: PathBuf,
     pub dirs: ConfigDirs,
@@ -56,6 +58,7 @@ impl Ctx {
     }
 
     /// The trust store in the system and local config dirs.
+    #[allow(dead_code)]
     pub fn keystore(&self) -> Keystore {
         Keystore::new(&self.dirs.system, &self.dirs.local)
     }

@@ -115,7 +115,7 @@ mod tests {
     fn ages() {
         let s = 1_000_000_000u128;
         assert_eq!(human_ago(0, 0), "now");
-        assert_eq!(human_ago(0, 1 * s), "1 second ago");
+        assert_eq!(human_ago(0, s), "1 second ago");
         assert_eq!(human_ago(0, 125 * s), "2 minutes ago");
         assert_eq!(human_ago(0, 3 * 86_400 * s), "3 days ago");
         assert_eq!(human_ago(10 * s, 0), "now");

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod fsutil;
 pub mod image_ref;
+pub mod images;
 pub mod insecure;
 pub mod store;
 pub mod trust;
