@@ -61,6 +61,8 @@ pub enum Command {
     Fetch(FetchArgs),
     /// Trust a key for image verification
     Trust(TrustArgs),
+    /// Operate on images in the local store
+    Image(crate::commands::image::args::ImageArgs),
 }
 
 #[derive(Debug, Args)]

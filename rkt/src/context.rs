@@ -19,8 +19,6 @@ pub struct Ctx {
     pub dirs: ConfigDirs,
     pub config: Config,
     pub insecure: InsecureOptions,
-    pub trust_keys_from_https: bool,
-    pub debug: bool,
 }
 
 impl Ctx {
@@ -44,8 +42,6 @@ impl Ctx {
             dirs,
             config,
             insecure,
-            trust_keys_from_https: global.trust_keys_from_https,
-            debug: global.debug,
         })
     }
 

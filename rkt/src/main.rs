@@ -5,10 +5,7 @@
 
 mod cli;
 mod commands;
-// Some helpers serve verbs that other branches add; allowed until those land.
-#[allow(dead_code)]
 mod context;
-#[allow(dead_code)]
 mod output;
 
 use std::process::ExitCode;

@@ -5,6 +5,7 @@ pub mod config;
 pub mod fetch;
 pub mod fsutil;
 pub mod image_ref;
+pub mod images;
 pub mod insecure;
 pub mod store;
 pub mod trust;

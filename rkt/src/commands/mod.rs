@@ -2,6 +2,7 @@
 
 mod config;
 mod fetch;
+pub mod image;
 mod trust;
 mod version;
 
@@ -16,5 +17,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Config(args) => config::run(&Ctx::new(&cli.global)?, args.pretty_print),
         Command::Fetch(args) => fetch::run(&Ctx::new(&cli.global)?, args),
         Command::Trust(args) => trust::run(&Ctx::new(&cli.global)?, args),
+        Command::Image(args) => image::run(&Ctx::new(&cli.global)?, args),
     }
 }

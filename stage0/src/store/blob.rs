@@ -140,8 +140,12 @@ impl Store {
             let Some(key) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
                 continue;
             };
-            if let Some(info) = self.info(key)? {
-                out.push(info);
+            // A corrupt info file hides its image instead of failing every command; the next
+            // `Store::open` rebuilds it from the blob.
+            match self.info(key) {
+                Ok(Some(info)) => out.push(info),
+                Ok(None) | Err(StoreError::BadInfo { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
         out.sort_by(|a, b| a.import_time.cmp(&b.import_time).then(a.key.cmp(&b.key)));
@@ -151,14 +155,12 @@ impl Store {
     /// Find one image by ID prefix (`sha512-` + at least 2 hex digits, unambiguous).
     pub fn find_by_id(&self, prefix: &str) -> Result<ImageInfo, StoreError> {
         ImageId::parse_prefix(prefix).map_err(|_| StoreError::NotFound(prefix.to_string()))?;
-        // A full 128-digit ID names the same image as its 64-digit key.
-        let wanted = &prefix[..prefix
-            .len()
-            .min(ImageId::PREFIX.len() + ImageId::KEY_HEX_LEN)];
+        // Matched against the full ID, so a 128-digit ID must agree in all its digits (the
+        // key is its first half, so keys and their prefixes match too).
         let found: Vec<ImageInfo> = self
             .list()?
             .into_iter()
-            .filter(|i| i.key.starts_with(wanted))
+            .filter(|i| i.id.starts_with(prefix))
             .collect();
         match found.len() {
             0 => Err(StoreError::NotFound(prefix.to_string())),
@@ -264,7 +266,7 @@ impl Store {
                 let Ok(_lock) = self.try_lock_key(&key) else {
                     continue;
                 };
-                if self.info_path(&key).exists() {
+                if matches!(self.info(&key), Ok(Some(_))) {
                     continue;
                 }
                 if self.rebuild_info(&key).is_err() {

@@ -161,7 +161,8 @@ impl Store {
         Ok(tree)
     }
 
-    fn render_layers(
+    /// Render `order` (from [`Store::render_order`]) into an existing, empty `rootfs` directory.
+    pub fn render_layers(
         &self,
         key: &str,
         order: &[PlannedImage],
