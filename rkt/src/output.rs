@@ -88,6 +88,42 @@ fn format_full(t: &DateTime<Local>) -> String {
     )
 }
 
+/// A progress bar on stderr for reading large images, only when stderr is a terminal.
+pub struct ProgressBar(indicatif::ProgressBar);
+
+impl ProgressBar {
+    pub fn for_terminal() -> Option<std::sync::Arc<dyn stage0::fetch::Progress>> {
+        use std::io::IsTerminal;
+        if !io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::hidden();
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        Some(std::sync::Arc::new(ProgressBar(bar)))
+    }
+}
+
+impl stage0::fetch::Progress for ProgressBar {
+    fn start(&self, what: &str, total: u64) {
+        let style = indicatif::ProgressStyle::with_template(
+            "{msg} {bar:30} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        self.0.set_style(style);
+        self.0.set_length(total);
+        self.0.set_position(0);
+        self.0.set_message(format!("reading {what}"));
+    }
+
+    fn advance(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
 /// Print JSON compact or pretty, as `--format=json|json-pretty`.
 pub fn print_json(value: &impl serde::Serialize, pretty: bool) -> anyhow::Result<()> {
     let text = if pretty {

@@ -150,3 +150,21 @@ fn verify_reports_a_changed_file() {
     assert!(out.contains("etc/base: changed"), "{out}");
     assert!(!out.contains("etc/top"), "only the changed file: {out}");
 }
+
+#[test]
+fn verify_reports_a_flipped_bit_in_a_stored_blob() {
+    let rkt = Rkt::new();
+    let (_, top) = base_and_top(&rkt);
+    rkt.ok(&["image", "verify", &top]);
+    let blob = rkt.store().blob_path(&top);
+    let mut bytes = fs::read(&blob).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    fs::write(&blob, bytes).unwrap();
+    let out = rkt.fails(&["image", "verify", &top]);
+    assert!(out.contains(&top), "names the image: {out}");
+    assert!(
+        out.contains("blob"),
+        "says the stored blob is damaged: {out}"
+    );
+}

@@ -149,3 +149,52 @@ fn fetches_killed_at_random_points_leave_a_consistent_store() {
         }
     }
 }
+
+#[test]
+fn rm_and_gc_while_another_process_reads() {
+    let env = TestEnv::new();
+    let built = big_image("example.com/busy", 2).write(&env.work().join("b.aci"));
+    let path = built.path.to_string_lossy().into_owned();
+    let fetch = || env.rkt(&["--insecure-options=image", "fetch", "--full", &path]);
+    fetch().ok();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut good = 0;
+            for i in 0..200 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) && i > 5 {
+                    break;
+                }
+                let out = env.work().join(format!("export-{i}.aci"));
+                let run = env.rkt(&["image", "export", &built.key(), &out.to_string_lossy()]);
+                match run.code {
+                    0 => {
+                        // A successful export is always the whole image, never a partial one.
+                        let bytes = std::fs::read(&out).expect("exported file");
+                        assert_eq!(hex::encode(Sha512::digest(&bytes)), built.id[7..]);
+                        good += 1;
+                    }
+                    254 => assert!(!out.exists(), "a failed export left {out:?}"),
+                    code => panic!("export crashed with {code}: {run:?}"),
+                }
+                let _ = std::fs::remove_file(&out);
+            }
+            good
+        });
+        for _ in 0..5 {
+            let rm = env.rkt(&["image", "rm", &built.key()]);
+            assert!(rm.code == 0 || rm.code == 254, "{rm:?}");
+            let gc = env.rkt(&["image", "gc", "--grace-period=0s"]);
+            assert_eq!(gc.code, 0, "{gc:?}");
+            fetch().ok();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            reader.join().expect("reader thread") > 0,
+            "no export ever succeeded"
+        );
+    });
+    assert_blobs_match_their_keys(&env);
+    assert_eq!(env.blobs(), vec![built.key()]);
+    env.rkt(&["image", "verify", &built.key()]).ok();
+}

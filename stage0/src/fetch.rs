@@ -14,12 +14,14 @@
 
 mod file;
 mod policy;
+mod progress;
 
 use std::path::PathBuf;
 
 use aci::discovery::{AppReference, host_os_arch};
 
 pub use policy::{PullPolicy, UnknownPullPolicy};
+pub use progress::Progress;
 
 use crate::image_ref::{ImageRef, ImageRefError};
 use crate::insecure::InsecureOptions;
@@ -109,7 +111,7 @@ fn scopes_text(scopes: &[Scope]) -> String {
 }
 
 /// Fetches images into a store. Build it with [`Fetcher::new`] and adjust the public fields.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Fetcher {
     pub store: Store,
     pub keystore: crate::trust::Keystore,
@@ -121,6 +123,8 @@ pub struct Fetcher {
     pub max_uncompressed_size: u64,
     /// Render each imported image into the tree store (rkt does when running as root).
     pub render: bool,
+    /// Where to report the progress of reading an image (a terminal progress bar), if anywhere.
+    pub progress: Option<std::sync::Arc<dyn Progress>>,
 }
 
 impl Fetcher {
@@ -135,6 +139,7 @@ impl Fetcher {
             signature: None,
             max_uncompressed_size: DEFAULT_MAX_UNCOMPRESSED_SIZE,
             render: rustix::process::geteuid().is_root(),
+            progress: None,
         }
     }
 

@@ -20,6 +20,7 @@ pub fn run(ctx: &Ctx, args: &FetchArgs) -> anyhow::Result<ExitCode> {
     fetcher.insecure = ctx.insecure;
     fetcher.pull_policy = pull_policy;
     fetcher.signature = args.signature.clone();
+    fetcher.progress = crate::output::ProgressBar::for_terminal();
     for image in &args.images {
         let info = fetcher.fetch(image)?;
         let id = if args.full {

@@ -28,7 +28,7 @@ impl Fetcher {
         }
         let (staged, signed) = if self.insecure.allows(Insecure::Image) {
             tracing::debug!(file = %path.display(), "--insecure-options=image: signature not checked");
-            (self.stage(path, &mut file)?, None)
+            (self.stage(path, &mut file, meta.len())?, None)
         } else {
             let sig_path = self
                 .signature
@@ -47,7 +47,10 @@ impl Fetcher {
                 })?;
             copy.seek(SeekFrom::Start(0))
                 .map_err(io_err(path, "rewind its private copy"))?;
-            (self.stage(path, &mut copy)?, Some((signer, sig_path)))
+            (
+                self.stage(path, &mut copy, meta.len())?,
+                Some((signer, sig_path)),
+            )
         };
         if let Some((signer, _)) = &signed {
             check_signer_scope(path, signer, staged.manifest())?;
@@ -73,7 +76,21 @@ impl Fetcher {
         Ok(info)
     }
 
-    fn stage(&self, path: &Path, input: impl Read) -> Result<StagedImage<'_>, FetchError> {
+    fn stage(
+        &self,
+        path: &Path,
+        input: impl Read,
+        total: u64,
+    ) -> Result<StagedImage<'_>, FetchError> {
+        let input: Box<dyn Read> = match &self.progress {
+            Some(p) => Box::new(super::progress::ProgressReader::new(
+                input,
+                p.clone(),
+                &path.display().to_string(),
+                total,
+            )),
+            None => Box::new(input),
+        };
         self.store
             .stage_limited(input, Some(self.max_uncompressed_size))
             .map_err(|error| FetchError::Store {

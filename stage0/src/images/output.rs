@@ -181,8 +181,14 @@ pub fn cat_manifest(store: &Store, key: &str, pretty: bool) -> Result<String, Im
     Ok(text.map_err(crate::store::StoreError::Manifest)?)
 }
 
-/// Render the image if needed, then re-hash its tree: the tree ID and every mismatch.
+/// Re-hash the stored blob, then render the image if needed and re-hash its tree: the tree ID
+/// (empty when the blob itself is damaged) and every mismatch.
 pub fn verify(store: &Store, key: &str) -> Result<(String, Vec<Mismatch>), ImagesError> {
+    // A damaged blob cannot be rendered again: report it without touching the tree.
+    if let Some(problem) = store.verify_blob(key)? {
+        let path = store.blob_path(key).display().to_string();
+        return Ok((String::new(), vec![Mismatch { path, problem }]));
+    }
     let tree = store.render_tree(key)?;
     let mismatches = store.verify_tree(&tree.id)?;
     Ok((tree.id, mismatches))

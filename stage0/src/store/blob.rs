@@ -205,6 +205,27 @@ impl Store {
         Ok(ImageManifest::from_slice(&self.manifest_bytes(key)?)?)
     }
 
+    /// Re-read a stored blob and check that its decompressed content still hashes to its key.
+    /// Returns a description of the problem, or None when the blob is intact.
+    pub fn verify_blob(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let file = self.open_blob(key)?;
+        let opts = ReadOptions {
+            want_entries: false,
+            ..ReadOptions::default()
+        };
+        let reader = BufReader::with_capacity(IMPORT_BUF, file);
+        match read_archive(reader, &opts, |_, _| {
+            Ok::<(), aci::archive::ArchiveError>(())
+        }) {
+            Ok(info) if info.image_id.key().as_str() == key => Ok(None),
+            Ok(info) => Ok(Some(format!(
+                "blob content hashes to {}, not its key",
+                info.image_id.key()
+            ))),
+            Err(e) => Ok(Some(format!("blob is no longer a readable image: {e}"))),
+        }
+    }
+
     /// Record a use (pods and renders call this), for `image gc --grace-period`.
     pub fn touch(&self, key: &str) -> Result<(), StoreError> {
         let _lock = self.lock("image", key, LockMode::Exclusive)?;

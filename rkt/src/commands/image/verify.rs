@@ -15,7 +15,15 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             println!("image {}: OK", info.key);
             continue;
         }
-        println!("image {} (tree {tree}):", info.key);
+        println!(
+            "image {} ({}):",
+            info.key,
+            if tree.is_empty() {
+                "stored blob".to_string()
+            } else {
+                format!("tree {tree}")
+            }
+        );
         for m in &mismatches {
             println!("{}: {}", m.path, m.problem);
         }
@@ -23,7 +31,7 @@ pub fn run(ctx: &Ctx, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     }
     if !bad.is_empty() {
         anyhow::bail!(
-            "the rendered tree of image(s) {} changed since it was rendered; remove the tree with `rkt image gc` and render again",
+            "image(s) {} changed in the store since they were stored or rendered; remove them (`rkt image rm`, `rkt image gc`) and fetch again",
             bad.join(", ")
         );
     }
