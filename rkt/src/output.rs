@@ -80,11 +80,17 @@ pub fn full_time(unix_nanos: u128) -> String {
 fn format_full(t: &DateTime<Local>) -> String {
     let millis = t.format("%.3f").to_string();
     let millis = millis.trim_end_matches('0').trim_end_matches('.');
+    // chrono knows offsets, not zone abbreviations; UTC is the one worth naming.
+    let zone = if t.offset().local_minus_utc() == 0 {
+        "UTC".to_string()
+    } else {
+        t.format("%:z").to_string()
+    };
     format!(
-        "{}{} {}",
+        "{}{} {} {zone}",
         t.format("%Y-%m-%d %H:%M:%S"),
         millis,
-        t.format("%z %Z")
+        t.format("%z")
     )
 }
 

@@ -107,20 +107,7 @@ impl Fetcher {
         manifest: &ImageManifest,
     ) -> Result<(), FetchError> {
         for dep in &manifest.dependencies {
-            let found = match &dep.image_id {
-                Some(id) => self.store.find_by_id(id.as_str()).is_ok(),
-                None => {
-                    let labels = dep
-                        .labels
-                        .iter()
-                        .map(|l| (l.name.to_string(), l.value.clone()))
-                        .collect();
-                    matches!(
-                        self.store.find_by_name(dep.image_name.as_str(), &labels),
-                        Ok(Some(_))
-                    )
-                }
-            };
+            let found = matches!(self.store.find_dependency(dep), Ok(Some(_)));
             if !found {
                 let mut dependency = dep.image_name.to_string();
                 if let Some(id) = &dep.image_id {

@@ -93,22 +93,31 @@ impl Store {
             .collect()
     }
 
-    fn resolve_dependency(
+    /// The stored image a dependency names: by image ID when it has one, else the newest image
+    /// with its name and labels. None when the store has no such image.
+    pub fn find_dependency(
         &self,
-        parent: &ImageManifest,
         dep: &aci::manifest::Dependency,
-    ) -> Result<ImageInfo, StoreError> {
-        let found = match &dep.image_id {
-            Some(id) => self.find_by_id(id.as_str()).ok(),
+    ) -> Result<Option<ImageInfo>, StoreError> {
+        match &dep.image_id {
+            Some(id) => Ok(self.find_by_id(id.as_str()).ok()),
             None => {
                 let labels = dep
                     .labels
                     .iter()
                     .map(|l| (l.name.to_string(), l.value.clone()))
                     .collect();
-                self.find_by_name(dep.image_name.as_str(), &labels)?
+                self.find_by_name(dep.image_name.as_str(), &labels)
             }
-        };
+        }
+    }
+
+    fn resolve_dependency(
+        &self,
+        parent: &ImageManifest,
+        dep: &aci::manifest::Dependency,
+    ) -> Result<ImageInfo, StoreError> {
+        let found = self.find_dependency(dep)?;
         found.ok_or_else(|| {
             StoreError::NotFound(format!(
                 "{} (a dependency of {}; fetch it first)",
