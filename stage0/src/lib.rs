@@ -5,5 +5,6 @@ pub mod config;
 pub mod fsutil;
 pub mod image_ref;
 pub mod insecure;
+pub mod pod;
 pub mod store;
 pub mod trust;
