@@ -7,5 +7,6 @@ pub mod fsutil;
 pub mod image_ref;
 pub mod images;
 pub mod insecure;
+pub mod pod;
 pub mod store;
 pub mod trust;

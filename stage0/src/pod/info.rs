@@ -1,0 +1,489 @@
+//! What stage0 reads back from a pod directory: the manifest, times, pids, exit codes,
+//! networks, and the JSON form `rkt list/status --format=json` print.
+//!
+//! Files written by stage1 and read here (all relative to the pod directory, read through the
+//! pod's directory fd so a concurrent rename does not matter):
+//! `pid` or `ppid` (decimal), `net-info.json`, `<stage1 rootfs>/rkt/status/<app>` (decimal exit
+//! code; `<app>-created`/`<app>-started` for mutable pods), where the stage1 rootfs is
+//! `stage1/rootfs`, or `overlay/<stage1TreeStoreID>/upper` when `overlay-prepared` exists.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aci::manifest::{PodManifest, Uuid};
+use rustix::fs::{Mode, OFlags, openat};
+use serde::{Deserialize, Serialize};
+
+use super::json::PodJson;
+use super::{Pod, PodError, PodState, Pods, Result, io_err};
+use crate::fsutil;
+
+impl Pod {
+    /// Open a file below the pod directory without following a symlink at its last component.
+    fn open_in(&self, rel: &str) -> io::Result<File> {
+        let fd = openat(
+            &self.fd,
+            rel,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+        )?;
+        Ok(File::from(fd))
+    }
+
+    /// The content of `rel`, or None when it does not exist.
+    fn read_in(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        let mut f = match self.open_in(rel) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err("open", self.path().join(rel))(e)),
+        };
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)
+            .map_err(io_err("read", self.path().join(rel)))?;
+        Ok(Some(buf))
+    }
+
+    fn read_int_in(&self, rel: &str) -> Result<Option<i64>> {
+        match self.read_in(rel)? {
+            None => Ok(None),
+            Some(b) => parse_leading_int(&b)
+                .map(Some)
+                .ok_or_else(|| PodError::BadNumber {
+                    path: self.path().join(rel),
+                    content: String::from_utf8_lossy(&b).into_owned(),
+                }),
+        }
+    }
+
+    pub(super) fn mtime_in(&self, rel: &str) -> Result<Option<SystemTime>> {
+        match self.open_in(rel) {
+            Ok(f) => f
+                .metadata()
+                .and_then(|m| m.modified())
+                .map(Some)
+                .map_err(io_err("stat", self.path().join(rel))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("open", self.path().join(rel))(e)),
+        }
+    }
+
+    /// The pod manifest (file `pod`).
+    pub fn manifest(&self) -> Result<PodManifest> {
+        let path = self.path().join("pod");
+        let bytes = self.read_in("pod")?.ok_or_else(|| PodError::Io {
+            action: "read the pod manifest",
+            path: path.clone(),
+            source: io::ErrorKind::NotFound.into(),
+        })?;
+        PodManifest::from_slice(&bytes).map_err(|source| PodError::Manifest {
+            uuid: self.uuid,
+            path,
+            source: Box::new(source),
+        })
+    }
+
+    /// The manifest, or None when the `pod` file does not exist (e.g. garbage from a prepare
+    /// that failed early).
+    pub fn manifest_if_present(&self) -> Result<Option<PodManifest>> {
+        match self.manifest() {
+            Ok(m) => Ok(Some(m)),
+            Err(PodError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Write the pod manifest atomically (0640).
+    pub fn write_manifest(&self, manifest: &PodManifest) -> Result<()> {
+        let path = self.path().join("pod");
+        let bytes = manifest.to_vec().map_err(|source| PodError::Manifest {
+            uuid: self.uuid,
+            path: path.clone(),
+            source: Box::new(source),
+        })?;
+        fsutil::write_atomic(&path, &bytes, 0o640).map_err(io_err("write", path))
+    }
+
+    /// Create the empty `pod-created` file whose mtime is the pod's creation time.
+    pub fn mark_created(&self) -> Result<()> {
+        let path = self.path().join("pod-created");
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o640)
+            .open(&path)
+            .map(drop)
+            .map_err(io_err("create", path))
+    }
+
+    /// When the pod was created (mtime of `pod-created`, else of `pod` as rkt < 1.20 did);
+    /// None before it is prepared.
+    pub fn created(&self) -> Result<Option<SystemTime>> {
+        let s = self.state();
+        if !(s == PodState::Prepared || s == PodState::Running || s.is_after_run()) {
+            return Ok(None);
+        }
+        match self.mtime_in("pod-created")? {
+            Some(t) => Ok(Some(t)),
+            None => self.mtime_in("pod"),
+        }
+    }
+
+    /// When stage1 started the pod (mtime of `pid`, else `ppid`); None if it never got there.
+    pub fn started(&self) -> Result<Option<SystemTime>> {
+        let s = self.state();
+        if !(s == PodState::Running || s.is_after_run()) {
+            return Ok(None);
+        }
+        match self.mtime_in("pid")? {
+            Some(t) => Ok(Some(t)),
+            None => self.mtime_in("ppid"),
+        }
+    }
+
+    /// When gc marked the pod (ctime of its directory in a garbage folder), else None.
+    pub fn gc_marked(&self) -> Result<Option<SystemTime>> {
+        if !matches!(
+            self.dir,
+            super::PodDir::ExitedGarbage | super::PodDir::Garbage
+        ) {
+            return Ok(None);
+        }
+        let md = self.fd.metadata().map_err(io_err("stat", self.path()))?;
+        Ok(Some(system_time(md.ctime(), md.ctime_nsec())))
+    }
+
+    /// The pid stage1 published: `pid`, else `ppid` (rkt's `Pid`, used by `status`). No wait.
+    pub fn pid_file(&self) -> Result<Option<i32>> {
+        for name in ["pid", "ppid"] {
+            if let Some(n) = self.read_int_in(name)? {
+                return Ok(Some(n as i32));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The pod's pid 1 for `enter`: `pid`, or the single child of `ppid`. Waits (polling every
+    /// 100 ms) up to `timeout` for stage1 to publish it, failing early if the pod stops running.
+    pub fn pid(&mut self, timeout: Duration) -> Result<i32> {
+        let start = Instant::now();
+        loop {
+            if let Some(pid) = self.read_int_in("pid")? {
+                return Ok(pid as i32);
+            }
+            if let Some(ppid) = self.read_int_in("ppid")? {
+                let ppid = ppid as i32;
+                match child_pids(ppid).as_slice() {
+                    [one] => return Ok(*one),
+                    [] => {}
+                    _ => {
+                        return Err(PodError::TooManyChildren {
+                            uuid: self.uuid,
+                            ppid,
+                        });
+                    }
+                }
+            }
+            if start.elapsed() >= timeout {
+                return Err(PodError::PidTimeout {
+                    uuid: self.uuid,
+                    waited: timeout,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            self.refresh()?;
+            if self.state() != PodState::Running {
+                return Err(PodError::NotRunning {
+                    uuid: self.uuid,
+                    state: self.state(),
+                });
+            }
+        }
+    }
+
+    /// The stage1 rootfs relative to the pod directory (the overlay upper dir when the pod
+    /// uses overlay: it survives the unmount of the stage1 overlay after exit).
+    pub fn stage1_rootfs(&self) -> Result<String> {
+        if self.mtime_in("overlay-prepared")?.is_none() {
+            return Ok("stage1/rootfs".to_string());
+        }
+        let raw = self.read_in("stage1TreeStoreID")?.unwrap_or_default();
+        let id = String::from_utf8_lossy(&raw).trim().to_string();
+        if id.is_empty() || id.contains('/') || id.starts_with('.') {
+            return Err(PodError::BadTreeId {
+                uuid: self.uuid,
+                path: self.path().join("stage1TreeStoreID"),
+                id,
+            });
+        }
+        Ok(format!("overlay/{id}/upper"))
+    }
+
+    /// The exit code stage1 recorded for `app`, None while it has none.
+    pub fn app_exit_code(&self, app: &str) -> Result<Option<i32>> {
+        if app.is_empty() || app.contains('/') || app.starts_with('.') {
+            return Ok(None);
+        }
+        let rel = format!("{}/rkt/status/{app}", self.stage1_rootfs()?);
+        Ok(self.read_int_in(&rel)?.map(|n| n as i32))
+    }
+
+    /// Exit codes of the manifest's apps that have one (what `rkt status` prints as `app-<name>=`).
+    pub fn app_exit_codes(&self) -> Result<BTreeMap<String, i32>> {
+        let mut out = BTreeMap::new();
+        for app in &self.manifest()?.apps {
+            if let Some(code) = self.app_exit_code(app.name.as_str())? {
+                out.insert(app.name.as_str().to_string(), code);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The networks from `net-info.json` (empty when absent, e.g. `--net=host`).
+    pub fn networks(&self) -> Result<Vec<NetInfo>> {
+        match self.read_in("net-info.json")? {
+            None => Ok(Vec::new()),
+            Some(b) => serde_json::from_slice(&b).map_err(|source| PodError::Json {
+                path: self.path().join("net-info.json"),
+                source,
+            }),
+        }
+    }
+
+    /// Everything `list`/`status` show about the pod, read now.
+    pub fn info(&self) -> Result<PodInfo> {
+        let state = self.state();
+        let manifest = if state.manifest_available() {
+            self.manifest_if_present()?
+        } else {
+            None
+        };
+        let mut exit_codes = BTreeMap::new();
+        if let Some(m) = manifest.as_ref().filter(|_| state != PodState::Running) {
+            for app in &m.apps {
+                if let Some(code) = self.app_exit_code(app.name.as_str())? {
+                    exit_codes.insert(app.name.as_str().to_string(), code);
+                }
+            }
+        }
+        let networks = if state == PodState::Running {
+            self.networks()?
+        } else {
+            Vec::new()
+        };
+        Ok(PodInfo {
+            uuid: self.uuid,
+            state,
+            path: self.path(),
+            created: self.created()?,
+            started: self.started()?,
+            gc_marked: self.gc_marked()?,
+            pid: self.pid_file()?,
+            json: self.json(manifest.as_ref(), &networks)?,
+            manifest,
+            networks,
+            exit_codes,
+        })
+    }
+}
+
+impl Pods {
+    /// Every pod in every folder with what `rkt list` shows, in UUID order. A pod that cannot
+    /// be read gives an error entry (rkt lists the others and reports it).
+    pub fn list(&self) -> Result<Vec<Result<PodInfo>>> {
+        let mut out = Vec::new();
+        self.for_each(&super::PodDir::ALL, |pod| {
+            out.push(pod.info());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Images referenced by pods that may still use them (prepare, prepared, run,
+    /// exited-garbage), each with the pods using it: what image gc must keep. Keyed by the
+    /// store key (`sha512-` + 64 hex), whatever length the manifest spells the ID in.
+    pub fn images_in_use(&self) -> Result<BTreeMap<String, Vec<Uuid>>> {
+        use super::PodDir::*;
+        let mut out: BTreeMap<String, Vec<Uuid>> = BTreeMap::new();
+        self.for_each(&[Prepare, Prepared, Run, ExitedGarbage], |pod| {
+            // A pod still being prepared may not have its manifest yet.
+            let Some(m) = pod.manifest_if_present()? else {
+                return Ok(());
+            };
+            for app in &m.apps {
+                let users = out.entry(app.image.id.key().to_string()).or_default();
+                if !users.contains(&pod.uuid()) {
+                    users.push(pod.uuid());
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+/// A snapshot of one pod for `list` and `status`.
+#[derive(Debug, Clone)]
+pub struct PodInfo {
+    pub uuid: Uuid,
+    pub state: PodState,
+    pub path: PathBuf,
+    /// None while the manifest is not expected (preparing, aborted prepare, deleting).
+    pub manifest: Option<PodManifest>,
+    pub created: Option<SystemTime>,
+    pub started: Option<SystemTime>,
+    pub gc_marked: Option<SystemTime>,
+    /// From `net-info.json`, for running pods only (as rkt).
+    pub networks: Vec<NetInfo>,
+    /// `pid` or `ppid` as written by stage1.
+    pub pid: Option<i32>,
+    /// App exit codes, for pods that are no longer running.
+    pub exit_codes: BTreeMap<String, i32>,
+    /// The `--format=json` object.
+    pub json: PodJson,
+}
+
+/// One network of a pod as stage1 records it in `net-info.json` (rkt's `netinfo.NetInfo`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetInfo {
+    #[serde(rename = "netName", default)]
+    pub net_name: String,
+    #[serde(rename = "netConf", default)]
+    pub net_conf: String,
+    #[serde(rename = "pluginPath", default)]
+    pub plugin_path: String,
+    #[serde(rename = "ifName", default)]
+    pub if_name: String,
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub args: String,
+    #[serde(default)]
+    pub mask: Option<String>,
+}
+
+/// Read a `--uuid-file`: the UUID (or a prefix) as text, surrounding whitespace dropped.
+pub fn read_uuid_file(path: &Path) -> Result<String> {
+    let raw = fs::read(path).map_err(io_err("read the UUID file", path))?;
+    let text = String::from_utf8_lossy(&raw).trim().to_string();
+    if text.is_empty() || !text.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(PodError::BadUuidFile {
+            path: path.to_path_buf(),
+            content: text,
+        });
+    }
+    Ok(text)
+}
+
+/// Write `--uuid-file-save`: the UUID, no newline, mode 0644 (as rkt).
+pub fn write_uuid_file(path: &Path, uuid: &Uuid) -> Result<()> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(path)
+        .and_then(|mut f| io::Write::write_all(&mut f, uuid.to_string().as_bytes()))
+        .map_err(io_err("write the UUID file", path))
+}
+
+/// Children of `pid` across all its threads (`/proc/<pid>/task/*/children`), falling back
+/// to scanning `/proc/*/stat` on kernels without that file. Empty when none (yet).
+fn child_pids(pid: i32) -> Vec<i32> {
+    let tasks = format!("/proc/{pid}/task");
+    let mut kids = Vec::new();
+    let mut have_children_file = false;
+    if let Ok(entries) = fs::read_dir(&tasks) {
+        for e in entries.flatten() {
+            if let Ok(s) = fs::read_to_string(e.path().join("children")) {
+                have_children_file = true;
+                kids.extend(s.split_whitespace().filter_map(|w| w.parse::<i32>().ok()));
+            }
+        }
+    }
+    if !have_children_file && Path::new(&tasks).exists() {
+        kids = scan_proc_for_children(pid);
+    }
+    kids.sort_unstable();
+    kids.dedup();
+    kids
+}
+
+fn scan_proc_for_children(parent: i32) -> Vec<i32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut kids = Vec::new();
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The command name may hold spaces and parentheses: the fields start after the last ')'.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let ppid = rest.split_whitespace().nth(1).and_then(|w| w.parse().ok());
+        if ppid == Some(parent) {
+            kids.push(pid);
+        }
+    }
+    kids
+}
+
+/// Like Go's `Sscanf("%d")`: optional leading space and sign, then digits; rest ignored.
+pub(crate) fn parse_leading_int(b: &[u8]) -> Option<i64> {
+    let s = String::from_utf8_lossy(b);
+    let s = s.trim_start();
+    let (neg, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let n: i64 = digits[..end].parse().ok()?;
+    Some(if neg { -n } else { n })
+}
+
+fn system_time(secs: i64, nanos: i64) -> SystemTime {
+    if secs >= 0 {
+        UNIX_EPOCH + Duration::new(secs as u64, nanos.clamp(0, 999_999_999) as u32)
+    } else {
+        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+    }
+}
+
+pub(super) fn unix_secs(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    }
+}
+
+pub(super) fn unix_nanos(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i64,
+        Err(e) => -(e.duration().as_nanos() as i64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leading_int_like_sscanf() {
+        assert_eq!(parse_leading_int(b"42\n"), Some(42));
+        assert_eq!(parse_leading_int(b"  -3 trailing"), Some(-3));
+        assert_eq!(parse_leading_int(b"x1"), None);
+        assert_eq!(parse_leading_int(b""), None);
+    }
+}
