@@ -8,5 +8,6 @@ pub mod image_ref;
 pub mod images;
 pub mod insecure;
 pub mod pod;
+pub mod stage1_abi;
 pub mod store;
 pub mod trust;

@@ -209,8 +209,12 @@ impl Pod {
 
     /// The stage1 rootfs relative to the pod directory (the overlay upper dir when the pod
     /// uses overlay: it survives the unmount of the stage1 overlay after exit).
+    /// rkt-rs's stage1 rootfs is always a real directory (`stage1/rootfs/rkt` exists once
+    /// stage1 ran); rkt's upper dir is only used for pods laid out by rkt itself.
     pub fn stage1_rootfs(&self) -> Result<String> {
-        if self.mtime_in("overlay-prepared")?.is_none() {
+        if self.mtime_in("overlay-prepared")?.is_none()
+            || self.mtime_in("stage1/rootfs/rkt")?.is_some()
+        {
             return Ok("stage1/rootfs".to_string());
         }
         let raw = self.read_in("stage1TreeStoreID")?.unwrap_or_default();

@@ -1,0 +1,74 @@
+//! rkt-rs's default stage1: the pod's set-up and supervisor.
+//!
+//! stage0 execs one of the entrypoints below (named by the stage1 image's annotations, rkt
+//! stage1 ABI interface version 6). All of them are one multi-call binary, `rkt-stage1`;
+//! `argv[0]`'s file name picks the entrypoint.
+//!
+//! # The stage0 → stage1 boundary (interface version 6)
+//!
+//! **Entrypoints** (annotations of the stage1 image manifest → paths in its rootfs):
+//!
+//! | annotation | path | argv |
+//! |---|---|---|
+//! | `coreos.com/rkt/stage1/run` | `/usr/lib/rkt/stage1/init` | `[flags] <uuid>` |
+//! | `coreos.com/rkt/stage1/enter` | `/usr/lib/rkt/stage1/enter` | `--pid=<pid> --appname=<app> -- <cmd> [args]` |
+//! | `coreos.com/rkt/stage1/gc` | `/usr/lib/rkt/stage1/gc` | `[--debug] [--local-config=DIR] <uuid>` |
+//! | `coreos.com/rkt/stage1/stop` | `/usr/lib/rkt/stage1/stop` | `[--force] <uuid>` |
+//! | `coreos.com/rkt/stage1/interface-version` | `6` | |
+//!
+//! `run` flags: `--debug`, `--net=<spec>`, `--local-config=DIR`, `--hostname=H`,
+//! `--interactive`, `--mds-token=T`, `--dns=X` (repeatable), `--dns-search=X`, `--dns-opt=X`,
+//! `--dns-domain=X`, `--hosts-entry=IP=HOST|host` (repeatable), `--ipc=auto|private|parent`,
+//! `--disable-capabilities-restriction`, `--disable-paths`, `--disable-seccomp`,
+//! `--private-users=...` (refused until user namespaces land). Unknown flags are refused.
+//!
+//! **Working directory:** every entrypoint starts with its cwd = the pod directory,
+//! `<data>/pods/<state>/<uuid>/`. The data dir is therefore `<cwd>/../../..`.
+//!
+//! **Fds and environment for `run`:** stage0 holds an exclusive `flock` on the pod directory
+//! and passes that fd (close-on-exec cleared) as `RKT_LOCK_FD`; stage1 keeps it open for the
+//! pod's whole life (the pod is "running" while the lock is held) and never lets it reach an
+//! app. fds 0-2 are the caller's stdio, passed to the apps (stdin only with `--interactive`,
+//! otherwise apps get `/dev/null`).
+//!
+//! **Files stage0 writes before `run`** (paths relative to the pod dir):
+//! - `pod`: the reified pod manifest. Each `apps[].app` is the effective runtime app (the
+//!   image's app with every CLI override and the merged environment applied); when it is
+//!   absent stage1 falls back to the image manifest's app.
+//! - `pod-created`, `stage1TreeStoreID`, `stage1/manifest`.
+//! - `stage1/rootfs/`: the stage1 image's rootfs (a hard-link farm of its rendered tree, so
+//!   stage1 must replace files by rename and never write into an existing file).
+//! - `appsinfo/<app>/manifest` (the image manifest) and `appsinfo/<app>/treeStoreID`.
+//! - `stage1/rootfs/opt/stage2/<app>/manifest` (the image manifest) and
+//!   `stage1/rootfs/opt/stage2/<app>/rootfs/`: an empty mount point when the file
+//!   `overlay-prepared` exists (then the lower dir is `<data>/cas/tree/<treeStoreID>/rootfs` and
+//!   the upper and work dirs `overlay/<treeStoreID>/upper/<app>` and
+//!   `overlay/<treeStoreID>/work/<app>`, created by stage0), otherwise a full copy of the app's
+//!   rendered rootfs (`--no-overlay`).
+//! - `sharedVolumes/` (0700): stage1 creates `empty` volumes in it.
+//!
+//! **Files stage1 writes** (relative to the pod dir; all by write-to-temp + rename):
+//! - `pid`: the host pid of the pod's PID 1 (its namespaces are what `enter` joins), written
+//!   once the pod's mounts are ready and before the first app starts.
+//! - `stage1/rootfs/rkt/status/<app>`: the app's exit code in decimal (128 + signal number
+//!   when a signal killed it), written when it exits.
+//! - `stage1/rootfs/rkt/appspec/<app>.json`: the [`stage2::AppSpec`] the app was started with
+//!   (`enter` reuses it with another command).
+//! - `stage1/rootfs/rkt/supervisor-status`: a symlink to `ready` once every app has started.
+//!
+//! **Mounts:** all made inside the pod's own mount namespace (private propagation), none in
+//! the host's: when the pod's last process dies, the kernel drops them. `gc` only has to
+//! release what outlives the processes (later: networks and cgroups) and unmounts anything
+//! left under the pod dir.
+//!
+//! **Exit status of `run`:** the pod's: with one app, its exit code; with several, the code of
+//! the first app to fail (the others are then stopped); 0 when all succeed. 254 when stage1
+//! itself fails, with one line on stderr.
+//!
+//! # Inside the pod
+//!
+//! The pod's PID 1 (`init`'s child in the new pid namespace) pivots into the stage1 rootfs,
+//! with `/usr` read-only; app roots are at `/opt/stage2/<app>/rootfs`. It starts each app with
+//! `/usr/lib/rkt/stage1/stage2 --spec /rkt/appspec/<app>.json` (see the `stage2` crate).
+
+pub mod context;
