@@ -5,12 +5,22 @@ FUZZ_SECONDS ?= 60
 # Debian packages the build and the tests need (see `make deps`).
 DEB_PACKAGES := appc-spec gnupg xz-utils bzip2 gzip pkg-config libssl-dev
 
-.PHONY: all build test check fmt-check clippy unit deps fuzz run bench help clean
+# Static binaries that run inside pods (stage1, stage2, the test probe): glibc linked
+# statically, so the stage1 image needs no libraries. `--target` keeps build scripts dynamic.
+STATIC_TARGET := x86_64-unknown-linux-gnu
+STATIC_PROFILE ?= release
+STATIC_DIR := target/$(STATIC_TARGET)/$(if $(filter dev,$(STATIC_PROFILE)),debug,$(STATIC_PROFILE))
+STATIC_CARGO = RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --profile $(STATIC_PROFILE) --target $(STATIC_TARGET)
+
+.PHONY: all build test static check fmt-check clippy unit deps fuzz run bench help clean
 
 all: build
 
 build: ## Release build of the whole workspace
 	$(CARGO) build --release --workspace
+
+static: ## Static binaries that run inside pods (into $(STATIC_DIR))
+	$(STATIC_CARGO) -p stage1 --bin rkt-stage1
 
 test: fmt-check clippy unit ## rustfmt check, clippy (warnings are errors), every test
 

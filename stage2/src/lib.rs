@@ -23,6 +23,7 @@
 //!
 //! The launch order is documented in [`launch`]; the syscalls go through [`sys::Sys`].
 
+pub mod cli;
 pub mod env;
 pub mod fake;
 pub mod launch;

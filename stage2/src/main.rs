@@ -1,48 +1,6 @@
 //! `stage2 [--spec FILE]`: launch one app; see the library docs for the boundary with stage1.
 
-use std::path::PathBuf;
-use std::process::ExitCode;
-
-use stage2::sys::RealSys;
-use stage2::{AppSpec, EXIT_FAILURE, Launch, error_chain};
-
-const USAGE: &str =
-    "usage: stage2 [--spec FILE]   (the app spec is read from stdin without --spec)";
-
-fn spec_path(args: &[String]) -> Result<Option<PathBuf>, String> {
-    match args {
-        [] => Ok(None),
-        [flag, file] if flag == "--spec" => Ok(Some(PathBuf::from(file))),
-        [flag] if flag.starts_with("--spec=") => Ok(Some(PathBuf::from(&flag[7..]))),
-        _ => Err(USAGE.to_string()),
-    }
-}
-
-fn fail(message: String) -> ExitCode {
-    eprintln!("{message}");
-    ExitCode::from(EXIT_FAILURE as u8)
-}
-
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let path = match spec_path(&args) {
-        Ok(p) => p,
-        Err(usage) => return fail(format!("stage2: {usage}")),
-    };
-    let spec = match AppSpec::load(path.as_deref()) {
-        Ok(s) => s,
-        Err(e) => return fail(format!("stage2: {}", error_chain(&e))),
-    };
-    let name = spec.name.as_str().to_string();
-    let result = Launch::prepare(spec).and_then(|l| l.run(&mut RealSys));
-    match result {
-        Err(e) => fail(format!("stage2: app {name}: {}", error_chain(&e))),
-        Ok(()) => fail(format!(
-            "stage2: app {name}: execve returned without an error"
-        )),
-    }
+    stage2::cli::main(&args)
 }
