@@ -72,3 +72,4 @@
 //! `/usr/lib/rkt/stage1/stage2 --spec /rkt/appspec/<app>.json` (see the `stage2` crate).
 
 pub mod context;
+pub mod setup;

@@ -1,0 +1,203 @@
+//! The pod's file-system set-up, run by the pod's PID 1 in its own mount namespace.
+//!
+//! [`prepare_pod`] builds every mount under the stage1 root (app roots, their `/dev`, `/proc`,
+//! `/sys`, `/tmp`, volumes, `/etc` files); [`enter_stage1_root`] then makes `/usr` read-only
+//! and pivots into the stage1 root. Everything goes through [`MountSys`], so the plan is
+//! unit-tested with [`RecordingSys`] and run for real with [`RealMountSys`].
+//!
+//! Safety rules (security.md T12, T13, T19, T20):
+//! - `/` is made recursively private first: nothing propagates back to the host.
+//! - Every path inside an app root is resolved in that root (`openat2(RESOLVE_IN_ROOT)`): an
+//!   image symlink such as `mnt -> /etc` or `../../..` is followed as if the app root were
+//!   `/`, so a bind or a generated file can never land on the host. `dev`, `proc` and `sys`
+//!   must be real directories (no symlinks at all).
+//! - Mounts are made on the resolved node's fd (`/proc/self/fd/N`), never by path again.
+//! - Files stage1 generates (`/etc/hosts`, `/etc/resolv.conf`, `/etc/hostname`) are written
+//!   in the stage1 root under `rkt/etc/<app>/` and bind-mounted over the app's files; nothing
+//!   is written into the image's `/etc` except an empty mount-point file when one is missing.
+
+mod etc;
+mod paths;
+mod real;
+mod sys;
+mod volumes;
+
+#[cfg(test)]
+mod tests;
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+pub use etc::{HOSTS_FALLBACK, hosts_file, resolv_conf};
+pub use paths::{PROC_HIDDEN, PROC_READ_ONLY, SYS_HIDDEN};
+pub use real::RealMountSys;
+pub use sys::{Follow, MountFlags, MountSys, NodeKind, RecordingSys, Target, flag_names};
+pub use volumes::{AppMount, app_mounts};
+
+use crate::context::{AppContext, PodContext};
+
+/// Why the pod's file system could not be set up; each variant names what it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("cannot {op} {path}")]
+    Sys {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("app {app}: mount target {path:?}: {problem}")]
+    BadTarget {
+        app: String,
+        path: String,
+        problem: String,
+    },
+    #[error(
+        "app {app}: no volume named {volume} in the pod (add one with --volume {volume},kind=host,source=PATH)"
+    )]
+    UnknownVolume { app: String, volume: String },
+    #[error("volume {volume}: {problem}")]
+    Volume { volume: String, problem: String },
+    #[error("{flag}: {problem}")]
+    Flag { flag: String, problem: String },
+}
+
+pub(crate) type Result<T> = std::result::Result<T, SetupError>;
+
+/// Maps an io error of `op` on `path` to [`SetupError::Sys`].
+pub(crate) fn sys_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SetupError {
+    let path = path.to_path_buf();
+    move |source| SetupError::Sys { op, path, source }
+}
+
+/// Turns a mount target from a manifest into a plain relative path (`/a/./b/` → `a/b`).
+/// `..` is refused rather than interpreted, and so is the app root itself.
+pub fn normalize_target(path: &str) -> std::result::Result<PathBuf, String> {
+    if path.contains('\0') {
+        return Err("contains a NUL byte".to_string());
+    }
+    let mut out = PathBuf::new();
+    for c in Path::new(path).components() {
+        match c {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => return Err("must not contain \"..\"".to_string()),
+            Component::Prefix(_) => return Err("is not a Unix path".to_string()),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        return Err("is the app's root directory itself".to_string());
+    }
+    Ok(out)
+}
+
+/// Called in the pod's PID 1: already in its own (fresh, unshared) mount, pid, uts, ipc
+/// namespaces, cwd = pod dir, still seeing the host's filesystem. Builds the whole pod tree
+/// under `ctx.stage1_root`. Must not touch the host mount namespace.
+pub fn prepare_pod(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<()> {
+    let root = Path::new("/");
+    sys.make_rprivate(root)
+        .map_err(sys_err("make recursively private", root))?;
+    // pivot_root needs the new root to be a mount point.
+    let s1 = sys
+        .open_host(&ctx.stage1_root)
+        .map_err(sys_err("open the stage1 root", &ctx.stage1_root))?;
+    sys.bind(&s1, &s1, false, false)
+        .map_err(sys_err("bind-mount onto itself", &ctx.stage1_root))?;
+    drop(s1);
+
+    let tty = sys
+        .stdin_tty()
+        .map_err(sys_err("open the terminal on", Path::new("/proc/self/fd/0")))?;
+    paths::setup_dev(&ctx.stage1_root, tty.as_ref(), sys)?;
+    paths::setup_proc(&ctx.stage1_root, false, sys)?;
+    paths::setup_tmp(&ctx.stage1_root, sys)?;
+
+    let etc = etc::plan(ctx)?;
+    for app in &ctx.apps {
+        prepare_app(ctx, app, &etc, tty.as_ref(), sys)?;
+    }
+    Ok(())
+}
+
+fn prepare_app(
+    ctx: &PodContext,
+    app: &AppContext,
+    etc: &etc::EtcPlan,
+    tty: Option<&Target>,
+    sys: &mut dyn MountSys,
+) -> Result<()> {
+    let root = &app.root_on_host;
+    mount_app_root(ctx, app, sys)?;
+    let mask = !ctx.args.disable_paths;
+    paths::setup_dev(root, tty, sys)?;
+    paths::setup_proc(root, mask, sys)?;
+    paths::setup_sys(root, mask, sys)?;
+    paths::setup_tmp(root, sys)?;
+    // /etc files before volumes: a volume mounted on /etc then wins (rkt: volume > image),
+    // and a missing /etc/hosts is never created inside a host volume.
+    etc::apply(ctx, app, etc, sys)?;
+    volumes::mount_volumes(ctx, app, sys)?;
+    if app.read_only_rootfs {
+        let t = sys.open_host(root).map_err(sys_err("open", root))?;
+        sys.set_read_only(&t)
+            .map_err(sys_err("make read-only", root))?;
+    }
+    Ok(())
+}
+
+/// The app's root: an overlay of its rendered tree, or (`--no-overlay`) a self-bind of the
+/// copy stage0 made, so that later read-only remounts affect this app only.
+fn mount_app_root(ctx: &PodContext, app: &AppContext, sys: &mut dyn MountSys) -> Result<()> {
+    let root = &app.root_on_host;
+    let target = sys
+        .open_host(root)
+        .map_err(sys_err("open the app root", root))?;
+    if !ctx.use_overlay {
+        return sys
+            .bind(&target, &target, false, false)
+            .map_err(sys_err("bind-mount onto itself", root));
+    }
+    for dir in [&app.upper, &app.work] {
+        sys.mkdir_host(dir, 0o755, 0, 0)
+            .map_err(sys_err("create the overlay directory", dir))?;
+    }
+    let mut data = String::new();
+    for (key, dir) in [
+        ("lowerdir", &app.lower),
+        ("upperdir", &app.upper),
+        ("workdir", &app.work),
+    ] {
+        let s = dir.to_str().filter(|s| !s.contains([',', ':', '\\']));
+        let Some(s) = s else {
+            return Err(SetupError::Sys {
+                op: "use as an overlay directory",
+                path: dir.clone(),
+                source: io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "the path contains ',', ':', '\\' or non-UTF-8 bytes (use another --dir)",
+                ),
+            });
+        };
+        if !data.is_empty() {
+            data.push(',');
+        }
+        data.push_str(&format!("{key}={s}"));
+    }
+    sys.mount_fs("overlay", "overlay", &target, MountFlags::empty(), &data)
+        .map_err(sys_err("mount the overlay on", root))
+}
+
+/// Then: `pivot_root` into `ctx.stage1_root` (old root detached), so afterwards `/` is the
+/// stage1 rootfs and app roots are at `/opt/stage2/<app>/rootfs`. `/usr` becomes read-only
+/// first (the stage1 binaries cannot be changed from inside the pod).
+pub fn enter_stage1_root(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<()> {
+    let s1 = &ctx.stage1_root;
+    let usr = sys
+        .open_in_root(s1, Path::new("usr"), Follow::Never, None)
+        .map_err(sys_err("open the stage1 /usr", &s1.join("usr")))?;
+    sys.bind(&usr, &usr, true, true)
+        .map_err(sys_err("bind-mount read-only", &usr.shown))?;
+    drop(usr);
+    sys.pivot_root(s1).map_err(sys_err("pivot_root into", s1))
+}

@@ -1,0 +1,178 @@
+//! `/dev`, `/proc`, `/sys` and `/tmp` of a root (an app's or the stage1 root's).
+
+use std::path::Path;
+
+use super::sys::{Follow, MountFlags, MountSys, NodeKind, Target};
+use super::{Result, sys_err};
+
+/// Host devices bound (never mknod'ed) into each `/dev`.
+pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// `/proc` entries made read-only: runc's list, which covers rkt's
+/// `/proc/sys/kernel/{core_pattern,modprobe}` and `/proc/sys/vm/panic_on_oom`.
+pub const PROC_READ_ONLY: [&str; 5] = ["bus", "fs", "irq", "sys", "sysrq-trigger"];
+
+/// `/proc` entries hidden (files: `/dev/null` bound over; dirs: an empty read-only tmpfs):
+/// the union of rkt's, runc's and podman's lists (security.md §4 "Masked").
+pub const PROC_HIDDEN: [&str; 14] = [
+    "acpi",
+    "asound",
+    "config.gz",
+    "interrupts",
+    "kallsyms",
+    "kcore",
+    "keys",
+    "kmem",
+    "latency_stats",
+    "mem",
+    "sched_debug",
+    "scsi",
+    "timer_list",
+    "timer_stats",
+];
+
+/// `/sys` dirs hidden by an empty read-only tmpfs (rkt's list + podman's powercap); the
+/// rest of `/sys` is a read-only sysfs.
+pub const SYS_HIDDEN: [&str; 6] = [
+    "firmware",
+    "fs",
+    "hypervisor",
+    "module",
+    "power",
+    "devices/virtual/powercap",
+];
+
+fn open_dir(sys: &mut dyn MountSys, root: &Path, rel: &str, mode: u32) -> Result<Target> {
+    let rel = Path::new(rel);
+    sys.open_in_root(root, rel, Follow::Never, Some((NodeKind::Dir, mode)))
+        .map_err(sys_err("create the directory", &root.join(rel)))
+}
+
+fn open_file(sys: &mut dyn MountSys, root: &Path, rel: &str, mode: u32) -> Result<Target> {
+    let rel = Path::new(rel);
+    sys.open_in_root(root, rel, Follow::Never, Some((NodeKind::File, mode)))
+        .map_err(sys_err("create the file", &root.join(rel)))
+}
+
+fn link(sys: &mut dyn MountSys, root: &Path, rel: &str, to: &str) -> Result<()> {
+    let rel = Path::new(rel);
+    sys.symlink_in_root(root, rel, to)
+        .map_err(sys_err("create the symlink", &root.join(rel)))
+}
+
+fn mount(
+    sys: &mut dyn MountSys,
+    fstype: &str,
+    target: &Target,
+    flags: MountFlags,
+    data: &str,
+) -> Result<()> {
+    sys.mount_fs(fstype, fstype, target, flags, data)
+        .map_err(sys_err("mount a file system on", &target.shown))
+}
+
+/// A fresh tmpfs `/dev` with the host's basic devices bound in, a private devpts, shm and
+/// the usual links. `tty` (the caller's terminal) becomes `/dev/console`.
+pub(super) fn setup_dev(root: &Path, tty: Option<&Target>, sys: &mut dyn MountSys) -> Result<()> {
+    let dev = open_dir(sys, root, "dev", 0o755)?;
+    let flags = MountFlags::NOSUID | MountFlags::STRICTATIME;
+    mount(sys, "tmpfs", &dev, flags, "mode=755,size=65536k")?;
+    drop(dev);
+    for name in DEVICES {
+        let host = Path::new("/dev").join(name);
+        let src = sys
+            .open_host(&host)
+            .map_err(sys_err("open the host device", &host))?;
+        let dst = open_file(sys, root, &format!("dev/{name}"), 0o666)?;
+        sys.bind(&src, &dst, false, false)
+            .map_err(sys_err("bind-mount a device on", &dst.shown))?;
+    }
+    if let Some(tty) = tty {
+        let dst = open_file(sys, root, "dev/console", 0o600)?;
+        sys.bind(tty, &dst, false, false)
+            .map_err(sys_err("bind-mount the terminal on", &dst.shown))?;
+    }
+    let pts = open_dir(sys, root, "dev/pts", 0o755)?;
+    let flags = MountFlags::NOSUID | MountFlags::NOEXEC;
+    let data = "newinstance,ptmxmode=0666,mode=0620,gid=5";
+    mount(sys, "devpts", &pts, flags, data)?;
+    link(sys, root, "dev/ptmx", "pts/ptmx")?;
+    let shm = open_dir(sys, root, "dev/shm", 0o1777)?;
+    mount(sys, "tmpfs", &shm, MountFlags::NOSUID | MountFlags::NODEV, "mode=1777")?;
+    link(sys, root, "dev/fd", "/proc/self/fd")?;
+    for (i, name) in ["stdin", "stdout", "stderr"].into_iter().enumerate() {
+        link(sys, root, &format!("dev/{name}"), &format!("/proc/self/fd/{i}"))?;
+    }
+    Ok(())
+}
+
+/// A fresh procfs (of the pod's pid namespace); with `mask`, the read-only and hidden lists.
+pub(super) fn setup_proc(root: &Path, mask: bool, sys: &mut dyn MountSys) -> Result<()> {
+    let proc = open_dir(sys, root, "proc", 0o555)?;
+    let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    mount(sys, "proc", &proc, flags, "")?;
+    drop(proc);
+    if !mask {
+        return Ok(());
+    }
+    for name in PROC_READ_ONLY {
+        if let Some(t) = existing(sys, root, &format!("proc/{name}"))? {
+            sys.bind(&t, &t, false, true)
+                .map_err(sys_err("bind-mount read-only", &t.shown))?;
+        }
+    }
+    hide(sys, root, "proc", &PROC_HIDDEN)
+}
+
+/// A fresh read-only sysfs; with `mask`, the hidden list.
+pub(super) fn setup_sys(root: &Path, mask: bool, sys: &mut dyn MountSys) -> Result<()> {
+    let dir = open_dir(sys, root, "sys", 0o555)?;
+    let flags = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    mount(sys, "sysfs", &dir, flags, "")?;
+    drop(dir);
+    if !mask {
+        return Ok(());
+    }
+    hide(sys, root, "sys", &SYS_HIDDEN)
+}
+
+/// `/tmp`, created world-writable and sticky when the image has none.
+pub(super) fn setup_tmp(root: &Path, sys: &mut dyn MountSys) -> Result<()> {
+    let rel = Path::new("tmp");
+    sys.open_in_root(root, rel, Follow::InRoot, Some((NodeKind::Dir, 0o1777)))
+        .map_err(sys_err("create the directory", &root.join(rel)))?;
+    Ok(())
+}
+
+/// The node at `rel` if this kernel has it.
+fn existing(sys: &mut dyn MountSys, root: &Path, rel: &str) -> Result<Option<Target>> {
+    let rel = Path::new(rel);
+    match sys.open_in_root(root, rel, Follow::Never, None) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(sys_err("open", &root.join(rel))(e)),
+    }
+}
+
+fn hide(sys: &mut dyn MountSys, root: &Path, base: &str, names: &[&str]) -> Result<()> {
+    let mut null = None;
+    for name in names {
+        let Some(t) = existing(sys, root, &format!("{base}/{name}"))? else {
+            continue;
+        };
+        if t.is_dir {
+            let flags = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+            mount(sys, "tmpfs", &t, flags, "mode=0,size=4k")?;
+            continue;
+        }
+        if null.is_none() {
+            let path = Path::new("/dev/null");
+            null = Some(sys.open_host(path).map_err(sys_err("open", path))?);
+        }
+        if let Some(null) = &null {
+            sys.bind(null, &t, false, true)
+                .map_err(sys_err("hide (bind /dev/null on)", &t.shown))?;
+        }
+    }
+    Ok(())
+}
