@@ -106,9 +106,10 @@ pub fn prepare_pod(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<()> {
         .map_err(sys_err("bind-mount onto itself", &ctx.stage1_root))?;
     drop(s1);
 
-    let tty = sys
-        .stdin_tty()
-        .map_err(sys_err("open the terminal on", Path::new("/proc/self/fd/0")))?;
+    let tty = sys.stdin_tty().map_err(sys_err(
+        "open the terminal on",
+        Path::new("/proc/self/fd/0"),
+    ))?;
     paths::setup_dev(&ctx.stage1_root, tty.as_ref(), sys)?;
     paths::setup_proc(&ctx.stage1_root, false, sys)?;
     paths::setup_tmp(&ctx.stage1_root, sys)?;

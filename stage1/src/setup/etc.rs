@@ -42,7 +42,11 @@ fn flag_err(flag: &str, problem: impl Into<String>) -> SetupError {
 
 /// A word that can go into these files as is: no blanks, control characters or comments.
 fn check_word(flag: &str, value: &str) -> Result<()> {
-    if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control() || c == '#') {
+    if value.is_empty()
+        || value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '#')
+    {
         return Err(flag_err(flag, format!("{value:?} is not a valid value")));
     }
     Ok(())
@@ -53,7 +57,10 @@ pub fn hosts_file(hostname: &str, entries: &[String]) -> Result<String> {
     let mut out = HOSTS_FALLBACK.to_string();
     for entry in entries {
         let Some((ip, host)) = entry.split_once('=') else {
-            return Err(flag_err("--hosts-entry", format!("{entry:?}: expected IP=HOSTNAME or host")));
+            return Err(flag_err(
+                "--hosts-entry",
+                format!("{entry:?}: expected IP=HOSTNAME or host"),
+            ));
         };
         ip.parse::<IpAddr>()
             .map_err(|_| flag_err("--hosts-entry", format!("{ip:?} is not an IP address")))?;
@@ -74,7 +81,10 @@ pub fn resolv_conf(args: &RunArgs) -> Result<Option<String>> {
         || args.dns_domain.is_some();
     if special {
         if others {
-            return Err(flag_err("--dns", "host and none cannot be combined with other DNS flags"));
+            return Err(flag_err(
+                "--dns",
+                "host and none cannot be combined with other DNS flags",
+            ));
         }
         return Ok(None);
     }
@@ -83,8 +93,12 @@ pub fn resolv_conf(args: &RunArgs) -> Result<Option<String>> {
     }
     let mut out = String::new();
     for ns in &args.dns {
-        ns.parse::<IpAddr>()
-            .map_err(|_| flag_err("--dns", format!("{ns:?} is not an IP address, host or none")))?;
+        ns.parse::<IpAddr>().map_err(|_| {
+            flag_err(
+                "--dns",
+                format!("{ns:?} is not an IP address, host or none"),
+            )
+        })?;
         out.push_str(&format!("nameserver {ns}\n"));
     }
     for (flag, key, values) in [
@@ -115,7 +129,10 @@ pub(super) fn plan(ctx: &PodContext) -> Result<EtcPlan> {
 
     let hosts = if args.hosts_entries.iter().any(|e| e == "host") {
         if args.hosts_entries.len() > 1 {
-            return Err(flag_err("--hosts-entry", "host cannot be combined with other entries"));
+            return Err(flag_err(
+                "--hosts-entry",
+                "host cannot be combined with other entries",
+            ));
         }
         EtcSource::Host(PathBuf::from("/etc/hosts"))
     } else if args.hosts_entries.is_empty() {
@@ -140,7 +157,12 @@ pub(super) fn plan(ctx: &PodContext) -> Result<EtcPlan> {
 }
 
 /// Puts the planned files into `app`'s root.
-pub(super) fn apply(ctx: &PodContext, app: &AppContext, plan: &EtcPlan, sys: &mut dyn MountSys) -> Result<()> {
+pub(super) fn apply(
+    ctx: &PodContext,
+    app: &AppContext,
+    plan: &EtcPlan,
+    sys: &mut dyn MountSys,
+) -> Result<()> {
     let root: &Path = &app.root_on_host;
     for (name, source) in &plan.files {
         let rel = Path::new("etc").join(name);

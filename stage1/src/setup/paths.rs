@@ -98,10 +98,21 @@ pub(super) fn setup_dev(root: &Path, tty: Option<&Target>, sys: &mut dyn MountSy
     mount(sys, "devpts", &pts, flags, data)?;
     link(sys, root, "dev/ptmx", "pts/ptmx")?;
     let shm = open_dir(sys, root, "dev/shm", 0o1777)?;
-    mount(sys, "tmpfs", &shm, MountFlags::NOSUID | MountFlags::NODEV, "mode=1777")?;
+    mount(
+        sys,
+        "tmpfs",
+        &shm,
+        MountFlags::NOSUID | MountFlags::NODEV,
+        "mode=1777",
+    )?;
     link(sys, root, "dev/fd", "/proc/self/fd")?;
     for (i, name) in ["stdin", "stdout", "stderr"].into_iter().enumerate() {
-        link(sys, root, &format!("dev/{name}"), &format!("/proc/self/fd/{i}"))?;
+        link(
+            sys,
+            root,
+            &format!("dev/{name}"),
+            &format!("/proc/self/fd/{i}"),
+        )?;
     }
     Ok(())
 }
@@ -161,7 +172,8 @@ fn hide(sys: &mut dyn MountSys, root: &Path, base: &str, names: &[&str]) -> Resu
             continue;
         };
         if t.is_dir {
-            let flags = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+            let flags =
+                MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
             mount(sys, "tmpfs", &t, flags, "mode=0,size=4k")?;
             continue;
         }

@@ -115,7 +115,15 @@ impl RealMountSys {
         create: Option<(NodeKind, u32)>,
     ) -> io::Result<OwnedFd> {
         let how = resolve_flags(follow);
-        let open = || rfs::openat2(root_fd, rel, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), how);
+        let open = || {
+            rfs::openat2(
+                root_fd,
+                rel,
+                OFlags::PATH | OFlags::CLOEXEC,
+                Mode::empty(),
+                how,
+            )
+        };
         match open() {
             Ok(fd) => return Ok(fd),
             Err(rustix::io::Errno::NOENT) if create.is_some() => {}
@@ -192,8 +200,9 @@ impl MountSys for RealMountSys {
     }
 
     fn bind(&mut self, src: &Target, dst: &Target, rec: bool, ro: bool) -> io::Result<()> {
-        let mut flags =
-            OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC | OpenTreeFlags::AT_EMPTY_PATH;
+        let mut flags = OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_EMPTY_PATH;
         if rec {
             flags |= OpenTreeFlags::AT_RECURSIVE;
         }
@@ -259,7 +268,11 @@ impl MountSys for RealMountSys {
             std::fs::create_dir_all(parent)?;
         }
         let (parent, name) = split_host(path)?;
-        let dir = rfs::open(parent, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        let dir = rfs::open(
+            parent,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         create_node(dir.as_fd(), name, NodeKind::Dir, mode)?;
         let uid = rustix::fs::Uid::from_raw(uid);
         let gid = rustix::fs::Gid::from_raw(gid);
@@ -283,7 +296,11 @@ impl MountSys for RealMountSys {
         if unsafe { libc::isatty(0) } != 1 {
             return Ok(None);
         }
-        let fd = rfs::open("/proc/self/fd/0", OFlags::PATH | OFlags::CLOEXEC, Mode::empty())?;
+        let fd = rfs::open(
+            "/proc/self/fd/0",
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         target(PathBuf::from("/proc/self/fd/0"), fd).map(Some)
     }
 

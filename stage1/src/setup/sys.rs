@@ -205,7 +205,11 @@ impl MountSys for RecordingSys {
             Some((kind, mode)) => {
                 if self.missing.iter().any(|m| m == &path) {
                     let mut line = String::new();
-                    let k = if kind == NodeKind::Dir { "mkdir" } else { "touch" };
+                    let k = if kind == NodeKind::Dir {
+                        "mkdir"
+                    } else {
+                        "touch"
+                    };
                     let _ = write!(line, "{k} {} {mode:o}", path.display());
                     self.calls.push(line);
                     self.missing.retain(|m| m != &path);
@@ -235,7 +239,8 @@ impl MountSys for RecordingSys {
             .then(|| Target::plain(PathBuf::from("/dev/pts/7"), false)))
     }
     fn pivot_root(&mut self, new_root: &Path) -> io::Result<()> {
-        self.calls.push(format!("pivot_root {}", new_root.display()));
+        self.calls
+            .push(format!("pivot_root {}", new_root.display()));
         Ok(())
     }
 }

@@ -80,8 +80,14 @@ fn order_private_then_stage1_then_app() {
     let calls = run(&simple(), &mut RecordingSys::default());
     assert_eq!(calls[0], "rprivate /");
     assert_eq!(calls[1], format!("bind {S1} {S1}"));
-    let s1_dev = pos(&calls, &format!("mount tmpfs tmpfs {S1}/dev nosuid,strictatime mode=755,size=65536k"));
-    let s1_proc = pos(&calls, &format!("mount proc proc {S1}/proc nosuid,nodev,noexec "));
+    let s1_dev = pos(
+        &calls,
+        &format!("mount tmpfs tmpfs {S1}/dev nosuid,strictatime mode=755,size=65536k"),
+    );
+    let s1_proc = pos(
+        &calls,
+        &format!("mount proc proc {S1}/proc nosuid,nodev,noexec "),
+    );
     let overlay = pos(
         &calls,
         &format!(
@@ -89,52 +95,97 @@ fn order_private_then_stage1_then_app() {
              upperdir={POD}/overlay/deps-sha512-aa/upper/web,workdir={POD}/overlay/deps-sha512-aa/work/web"
         ),
     );
-    let upper = pos(&calls, &format!("mkdir-host {POD}/overlay/deps-sha512-aa/upper/web 755 0:0"));
-    let app_dev = pos(&calls, &format!("mount tmpfs tmpfs {ROOT}/dev nosuid,strictatime mode=755,size=65536k"));
+    let upper = pos(
+        &calls,
+        &format!("mkdir-host {POD}/overlay/deps-sha512-aa/upper/web 755 0:0"),
+    );
+    let app_dev = pos(
+        &calls,
+        &format!("mount tmpfs tmpfs {ROOT}/dev nosuid,strictatime mode=755,size=65536k"),
+    );
     let null = pos(&calls, &format!("bind /dev/null {ROOT}/dev/null"));
     let pts = pos(
         &calls,
-        &format!("mount devpts devpts {ROOT}/dev/pts nosuid,noexec newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        &format!(
+            "mount devpts devpts {ROOT}/dev/pts nosuid,noexec newinstance,ptmxmode=0666,mode=0620,gid=5"
+        ),
     );
-    let app_proc = pos(&calls, &format!("mount proc proc {ROOT}/proc nosuid,nodev,noexec "));
-    let app_sys = pos(&calls, &format!("mount sysfs sysfs {ROOT}/sys ro,nosuid,nodev,noexec "));
+    let app_proc = pos(
+        &calls,
+        &format!("mount proc proc {ROOT}/proc nosuid,nodev,noexec "),
+    );
+    let app_sys = pos(
+        &calls,
+        &format!("mount sysfs sysfs {ROOT}/sys ro,nosuid,nodev,noexec "),
+    );
     assert!(s1_dev < s1_proc && s1_proc < upper && upper < overlay);
-    assert!(overlay < app_dev && app_dev < null && null < pts && pts < app_proc && app_proc < app_sys);
+    assert!(
+        overlay < app_dev && app_dev < null && null < pts && pts < app_proc && app_proc < app_sys
+    );
     pos(&calls, &format!("symlink {ROOT}/dev/ptmx -> pts/ptmx"));
     pos(&calls, &format!("symlink {ROOT}/dev/fd -> /proc/self/fd"));
-    pos(&calls, &format!("symlink {ROOT}/dev/stderr -> /proc/self/fd/2"));
-    pos(&calls, &format!("mount tmpfs tmpfs {ROOT}/dev/shm nosuid,nodev mode=1777"));
+    pos(
+        &calls,
+        &format!("symlink {ROOT}/dev/stderr -> /proc/self/fd/2"),
+    );
+    pos(
+        &calls,
+        &format!("mount tmpfs tmpfs {ROOT}/dev/shm nosuid,nodev mode=1777"),
+    );
     for d in paths::DEVICES {
         pos(&calls, &format!("bind /dev/{d} {ROOT}/dev/{d}"));
     }
     // No terminal: no console; no --net=host: resolv.conf untouched; no sys in stage1.
-    assert!(!calls.iter().any(|c| c.contains("console") || c.contains("resolv.conf")));
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.contains("console") || c.contains("resolv.conf"))
+    );
     assert!(!calls.iter().any(|c| c.contains(&format!("{S1}/sys"))));
 }
 
 #[test]
 fn masks_proc_and_sys_unless_disabled() {
     let mut sys = RecordingSys {
-        files: vec![PathBuf::from(ROOT).join("proc/kcore"), PathBuf::from(ROOT).join("proc/sysrq-trigger")],
+        files: vec![
+            PathBuf::from(ROOT).join("proc/kcore"),
+            PathBuf::from(ROOT).join("proc/sysrq-trigger"),
+        ],
         missing: vec![PathBuf::from(ROOT).join("proc/kmem")],
         ..RecordingSys::default()
     };
     let calls = run(&simple(), &mut sys);
     pos(&calls, &format!("bind /dev/null {ROOT}/proc/kcore ro"));
     pos(&calls, &format!("bind {ROOT}/proc/sys {ROOT}/proc/sys ro"));
-    pos(&calls, &format!("bind {ROOT}/proc/sysrq-trigger {ROOT}/proc/sysrq-trigger ro"));
-    pos(&calls, &format!("mount tmpfs tmpfs {ROOT}/proc/acpi ro,nosuid,nodev,noexec mode=0,size=4k"));
-    pos(&calls, &format!("mount tmpfs tmpfs {ROOT}/sys/firmware ro,nosuid,nodev,noexec mode=0,size=4k"));
-    assert!(!calls.iter().any(|c| c.contains("proc/kmem")), "missing entries are skipped");
+    pos(
+        &calls,
+        &format!("bind {ROOT}/proc/sysrq-trigger {ROOT}/proc/sysrq-trigger ro"),
+    );
+    pos(
+        &calls,
+        &format!("mount tmpfs tmpfs {ROOT}/proc/acpi ro,nosuid,nodev,noexec mode=0,size=4k"),
+    );
+    pos(
+        &calls,
+        &format!("mount tmpfs tmpfs {ROOT}/sys/firmware ro,nosuid,nodev,noexec mode=0,size=4k"),
+    );
+    assert!(
+        !calls.iter().any(|c| c.contains("proc/kmem")),
+        "missing entries are skipped"
+    );
     // The stage1 root's own /proc is not masked.
     assert!(!calls.iter().any(|c| c.contains(&format!("{S1}/proc/"))));
 
     let mut c = simple();
     c.args.disable_paths = true;
     let calls = run(&c, &mut RecordingSys::default());
-    let masked = |c: &String| c.contains(&format!("{ROOT}/proc/")) || c.contains(&format!("{ROOT}/sys/"));
+    let masked =
+        |c: &String| c.contains(&format!("{ROOT}/proc/")) || c.contains(&format!("{ROOT}/sys/"));
     assert!(!calls.iter().any(masked), "{calls:#?}");
-    pos(&calls, &format!("mount sysfs sysfs {ROOT}/sys ro,nosuid,nodev,noexec "));
+    pos(
+        &calls,
+        &format!("mount sysfs sysfs {ROOT}/sys ro,nosuid,nodev,noexec "),
+    );
 }
 
 #[test]
@@ -178,7 +229,13 @@ fn volumes_host_empty_and_implicit() {
     let mounts = app_mounts(&c.manifest.volumes, &c.apps[0]).unwrap();
     let got: Vec<(String, String, bool)> = mounts
         .iter()
-        .map(|m| (m.volume.name.to_string(), m.target.display().to_string(), m.read_only))
+        .map(|m| {
+            (
+                m.volume.name.to_string(),
+                m.target.display().to_string(),
+                m.read_only,
+            )
+        })
         .collect();
     let want = [
         ("data", "data", true),
@@ -200,21 +257,38 @@ fn volumes_host_empty_and_implicit() {
     };
     let calls = run(&c, &mut sys);
     let data = pos(&calls, &format!("bind /srv/data {ROOT}/data ro"));
-    let cache = pos(&calls, &format!("bind {POD}/sharedVolumes/cache {ROOT}/data/cache"));
+    let cache = pos(
+        &calls,
+        &format!("bind {POD}/sharedVolumes/cache {ROOT}/data/cache"),
+    );
     assert!(data < cache, "parents mount first");
-    pos(&calls, &format!("mkdir-host {POD}/sharedVolumes/cache 700 5:6"));
+    pos(
+        &calls,
+        &format!("mkdir-host {POD}/sharedVolumes/cache 700 5:6"),
+    );
     pos(&calls, &format!("bind /var/log/x {ROOT}/var/log rec ro"));
-    pos(&calls, &format!("mkdir-host {POD}/sharedVolumes/web-scratch 755 0:0"));
+    pos(
+        &calls,
+        &format!("mkdir-host {POD}/sharedVolumes/web-scratch 755 0:0"),
+    );
     pos(&calls, &format!("mkdir {ROOT}/scratch 755"));
     // Volumes come after the app's /dev, /proc, /sys and /etc.
-    assert!(pos(&calls, &format!("mount sysfs sysfs {ROOT}/sys ro,nosuid,nodev,noexec ")) < data);
+    assert!(
+        pos(
+            &calls,
+            &format!("mount sysfs sysfs {ROOT}/sys ro,nosuid,nodev,noexec ")
+        ) < data
+    );
 }
 
 #[test]
 fn volume_errors() {
     let c = ctx(pod("", r#"{"volume":"nope","path":"/x"}"#), image(""));
     let err = prepare_pod(&c, &mut RecordingSys::default()).unwrap_err();
-    assert!(matches!(&err, SetupError::UnknownVolume { volume, .. } if volume == "nope"), "{err}");
+    assert!(
+        matches!(&err, SetupError::UnknownVolume { volume, .. } if volume == "nope"),
+        "{err}"
+    );
     assert!(err.to_string().contains("--volume nope,kind=host"));
 
     let vols = r#"{"name":"v","kind":"empty"}"#;
@@ -233,7 +307,13 @@ fn volume_errors() {
     v.mode = Some("1777".into());
     assert_eq!(volumes::parse_mode(&v).unwrap(), 0o1777);
 
-    let c = ctx(pod(r#"{"name":"v","kind":"host","source":"/gone"}"#, r#"{"volume":"v","path":"/x"}"#), image(""));
+    let c = ctx(
+        pod(
+            r#"{"name":"v","kind":"host","source":"/gone"}"#,
+            r#"{"volume":"v","path":"/x"}"#,
+        ),
+        image(""),
+    );
     let mut sys = RecordingSys {
         missing: vec![PathBuf::from("/gone")],
         ..RecordingSys::default()
@@ -265,7 +345,10 @@ fn etc_files_default_and_flags() {
     pos(&calls, &format!("touch {ROOT}/etc/hosts 644"));
     pos(&calls, &format!("bind {hosts_dir}/hosts {ROOT}/etc/hosts"));
     pos(&calls, &format!("write {hosts_dir}/hostname rkt-u1\\n"));
-    pos(&calls, &format!("bind {hosts_dir}/hostname {ROOT}/etc/hostname"));
+    pos(
+        &calls,
+        &format!("bind {hosts_dir}/hostname {ROOT}/etc/hostname"),
+    );
     // The image has a hosts file: kept.
     let calls = run(&simple(), &mut RecordingSys::default());
     assert!(!calls.iter().any(|c| c.contains("etc/hosts")));
@@ -275,7 +358,10 @@ fn etc_files_default_and_flags() {
     c.args.net = "host".into();
     c.args.hosts_entries = vec!["host".into()];
     let calls = run(&c, &mut RecordingSys::default());
-    pos(&calls, &format!("bind /etc/resolv.conf {ROOT}/etc/resolv.conf ro"));
+    pos(
+        &calls,
+        &format!("bind /etc/resolv.conf {ROOT}/etc/resolv.conf ro"),
+    );
     pos(&calls, &format!("bind /etc/hosts {ROOT}/etc/hosts ro"));
 
     // --dns=none wins over --net=host.
@@ -300,16 +386,22 @@ fn etc_files_default_and_flags() {
     );
     let hosts = format!("{HOSTS_FALLBACK}10.0.0.1 db\n127.0.0.1 h1\n").replace('\n', "\\n");
     pos(&calls, &format!("write {hosts_dir}/hosts {hosts}"));
-    pos(&calls, &format!("bind {hosts_dir}/resolv.conf {ROOT}/etc/resolv.conf"));
+    pos(
+        &calls,
+        &format!("bind {hosts_dir}/resolv.conf {ROOT}/etc/resolv.conf"),
+    );
 }
 
 #[test]
 fn etc_flag_errors() {
-    let cases: [(&str, fn(&mut RunArgs)); 6] = [
+    type Case = (&'static str, fn(&mut RunArgs));
+    let cases: [Case; 6] = [
         ("--dns", |a| a.dns = vec!["host".into(), "1.1.1.1".into()]),
         ("--dns", |a| a.dns = vec!["example.com".into()]),
         ("--dns-search", |a| a.dns_search = vec!["a b".into()]),
-        ("--hosts-entry", |a| a.hosts_entries = vec!["10.0.0.1".into()]),
+        ("--hosts-entry", |a| {
+            a.hosts_entries = vec!["10.0.0.1".into()]
+        }),
         ("--hosts-entry", |a| a.hosts_entries = vec!["x=db".into()]),
         ("--hostname", |a| a.hostname = Some("a\nb".into())),
     ];
@@ -317,7 +409,10 @@ fn etc_flag_errors() {
         let mut c = simple();
         set(&mut c.args);
         let err = prepare_pod(&c, &mut RecordingSys::default()).unwrap_err();
-        assert!(matches!(&err, SetupError::Flag { flag: f, .. } if f == flag), "{flag}: {err}");
+        assert!(
+            matches!(&err, SetupError::Flag { flag: f, .. } if f == flag),
+            "{flag}: {err}"
+        );
     }
 }
 
@@ -327,7 +422,10 @@ fn enter_makes_usr_read_only_then_pivots() {
     enter_stage1_root(&simple(), &mut sys).unwrap();
     assert_eq!(
         sys.calls,
-        [format!("bind {S1}/usr {S1}/usr rec ro"), format!("pivot_root {S1}")]
+        [
+            format!("bind {S1}/usr {S1}/usr rec ro"),
+            format!("pivot_root {S1}")
+        ]
     );
 }
 
@@ -355,15 +453,27 @@ mod in_root {
         let (tmp, root) = tree();
         let mut sys = RealMountSys;
         let file = Some((NodeKind::File, 0o644));
-        let t = sys.open_in_root(&root, Path::new("mnt/x/y"), Follow::InRoot, file).unwrap();
+        let t = sys
+            .open_in_root(&root, Path::new("mnt/x/y"), Follow::InRoot, file)
+            .unwrap();
         assert!(!t.is_dir);
-        assert!(root.join("etc/x/y").is_file(), "created through the link, inside");
+        assert!(
+            root.join("etc/x/y").is_file(),
+            "created through the link, inside"
+        );
         assert!(!Path::new("/etc/x/y").exists());
         let dir = Some((NodeKind::Dir, 0o1777));
-        sys.open_in_root(&root, Path::new("up/z"), Follow::InRoot, dir).unwrap();
-        assert!(root.join("outside/z").is_dir(), "`..` is clamped at the root");
+        sys.open_in_root(&root, Path::new("up/z"), Follow::InRoot, dir)
+            .unwrap();
+        assert!(
+            root.join("outside/z").is_dir(),
+            "`..` is clamped at the root"
+        );
         assert!(!tmp.path().join("outside/z").exists());
-        let mode = std::fs::metadata(root.join("outside/z")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(root.join("outside/z"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o7777, 0o1777, "umask does not apply");
     }
 
@@ -372,8 +482,14 @@ mod in_root {
         let (_tmp, root) = tree();
         let mut sys = RealMountSys;
         let dir = Some((NodeKind::Dir, 0o755));
-        assert!(sys.open_in_root(&root, Path::new("dev"), Follow::Never, dir).is_err());
-        assert!(sys.open_in_root(&root, Path::new("mnt/q"), Follow::Never, dir).is_err());
+        assert!(
+            sys.open_in_root(&root, Path::new("dev"), Follow::Never, dir)
+                .is_err()
+        );
+        assert!(
+            sys.open_in_root(&root, Path::new("mnt/q"), Follow::Never, dir)
+                .is_err()
+        );
         assert!(!root.join("etc/q").exists());
         let err = sys
             .open_in_root(&root, Path::new("dangling"), Follow::InRoot, dir)
@@ -388,8 +504,12 @@ mod in_root {
     fn symlinks_and_host_files() {
         let (tmp, root) = tree();
         let mut sys = RealMountSys;
-        sys.symlink_in_root(&root, Path::new("mnt/ptmx"), "pts/ptmx").unwrap();
-        assert_eq!(std::fs::read_link(root.join("etc/ptmx")).unwrap(), Path::new("pts/ptmx"));
+        sys.symlink_in_root(&root, Path::new("mnt/ptmx"), "pts/ptmx")
+            .unwrap();
+        assert_eq!(
+            std::fs::read_link(root.join("etc/ptmx")).unwrap(),
+            Path::new("pts/ptmx")
+        );
         let f = tmp.path().join("a/b/file");
         sys.write_host_file(&f, b"one").unwrap();
         sys.write_host_file(&f, b"two").unwrap();

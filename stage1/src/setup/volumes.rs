@@ -114,7 +114,11 @@ pub(super) fn parse_mode(volume: &Volume) -> Result<u32> {
 }
 
 /// Binds every volume of `app` into its root.
-pub(super) fn mount_volumes(ctx: &PodContext, app: &AppContext, sys: &mut dyn MountSys) -> Result<()> {
+pub(super) fn mount_volumes(
+    ctx: &PodContext,
+    app: &AppContext,
+    sys: &mut dyn MountSys,
+) -> Result<()> {
     for m in app_mounts(&ctx.manifest.volumes, app)? {
         let vol = &m.volume;
         let (source, recursive) = match vol.kind {
