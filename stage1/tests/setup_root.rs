@@ -117,24 +117,17 @@ fn host_mounts_under(pid: &str, dir: &Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn prepare_pod_for_real() {
-    if std::env::var(STAGE).as_deref() == Ok("inner") {
-        return inner();
-    }
+/// Runs `test` again as PID 1 of new mount + pid namespaces with `scenario`; returns its
+/// output once it succeeded.
+fn run_isolated(test: &str, scenario: &str, tmp_path: &Path) -> String {
     assert!(
         rustix::process::geteuid().is_root(),
         "this test needs root (run `make test` as root)"
     );
-    let tmp = tempfile::tempdir().unwrap();
-    let tmp_path = std::fs::canonicalize(tmp.path()).unwrap();
-    fixture(&tmp_path);
-    let me = std::process::id().to_string();
-    let host_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let mut cmd = rerun("prepare_pod_for_real");
-    cmd.env(STAGE, "inner")
-        .env(DIR, &tmp_path)
-        .env(HOST_PID, &me);
+    let mut cmd = rerun(test);
+    cmd.env(STAGE, scenario)
+        .env(DIR, tmp_path)
+        .env(HOST_PID, std::process::id().to_string());
     // The unshared process cannot start threads (its children are in another pid namespace),
     // so it forks once more: the child, PID 1 there, execs the test; it waits and relays.
     // SAFETY: only async-signal-safe calls (unshare, fork, waitpid, _exit) before exec.
@@ -165,11 +158,25 @@ fn prepare_pod_for_real() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "the pod set-up failed:\n{log}");
+    assert!(out.status.success(), "the isolated run failed:\n{log}");
     assert!(
         log.contains("INNER CHECKS PASSED"),
         "the inner checks did not run:\n{log}"
     );
+    log
+}
+
+#[test]
+fn prepare_pod_for_real() {
+    if std::env::var(STAGE).as_deref() == Ok("inner") {
+        return inner();
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp_path = std::fs::canonicalize(tmp.path()).unwrap();
+    fixture(&tmp_path);
+    let me = std::process::id().to_string();
+    let host_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    run_isolated("prepare_pod_for_real", "inner", &tmp_path);
     let host_after = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert_eq!(host_mounts_under(&me, &tmp_path), Vec::<String>::new());
     let ours = |t: &str| {
@@ -368,4 +375,43 @@ fn check_app_ro(root: &Path) {
     );
     std::fs::write(root.join("shared/from-ro"), "").unwrap();
     std::fs::write(root.join("dev/shm/x"), "").unwrap();
+}
+
+/// `--no-overlay` (a copied root, self-bound) whose `/dev` is a symlink out of it: refused,
+/// nothing created where it points.
+#[test]
+fn symlinked_dev_is_refused() {
+    if std::env::var(STAGE).as_deref() == Ok("devlink") {
+        return inner_devlink();
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp_path = std::fs::canonicalize(tmp.path()).unwrap();
+    let pod = fixture(&tmp_path);
+    std::fs::remove_file(pod.join("overlay-prepared")).unwrap();
+    let outside = tmp_path.join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let root = pod.join("stage1/rootfs/opt/stage2/web/rootfs");
+    write(&root.join("hello"), "copied\n");
+    symlink(&outside, root.join("dev")).unwrap();
+    run_isolated("symlinked_dev_is_refused", "devlink", &tmp_path);
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    assert_eq!(host_mounts_under("self", &tmp_path), Vec::<String>::new());
+}
+
+fn inner_devlink() {
+    let tmp = PathBuf::from(std::env::var(DIR).unwrap());
+    let pod = tmp.join("pods/run").join(UUID);
+    let args = RunArgs::parse(&["--net=none".to_string(), UUID.to_string()]).unwrap();
+    let ctx = PodContext::load(&pod, args).unwrap();
+    assert!(!ctx.use_overlay);
+    let err = prepare_pod(&ctx, &mut RealMountSys).unwrap_err();
+    let root = &ctx.apps[0].root_on_host;
+    assert!(
+        err.to_string().contains(&format!("{}/dev", root.display())),
+        "{err}"
+    );
+    // The copy was self-bound before /dev was refused.
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(table.contains(&format!(" {} ", root.display())), "{table}");
+    println!("INNER CHECKS PASSED");
 }
