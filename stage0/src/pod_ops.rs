@@ -38,7 +38,7 @@ pub enum PodOpsError {
         #[source]
         source: Box<Stage1AbiError>,
     },
-    #[error("pod {uuid}: cannot start the stage1 {entrypoint:?} entrypoint {path}: {source}")]
+    #[error("pod {uuid}: cannot start the stage1 {} entrypoint {path}: {source}", ep_name(*.entrypoint))]
     Spawn {
         uuid: Uuid,
         entrypoint: Entrypoint,
@@ -46,7 +46,7 @@ pub enum PodOpsError {
         #[source]
         source: std::io::Error,
     },
-    #[error("pod {uuid}: the stage1 {entrypoint:?} entrypoint failed ({status})")]
+    #[error("pod {uuid}: the stage1 {} entrypoint failed ({status})", ep_name(*.entrypoint))]
     EntrypointFailed {
         uuid: Uuid,
         entrypoint: Entrypoint,
@@ -131,6 +131,16 @@ fn io_err(
         action,
         path,
         source,
+    }
+}
+
+/// The entrypoint's name as the stage1 ABI spells it.
+fn ep_name(ep: Entrypoint) -> &'static str {
+    match ep {
+        Entrypoint::Run => "run",
+        Entrypoint::Enter => "enter",
+        Entrypoint::Gc => "gc",
+        Entrypoint::Stop => "stop",
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use stage0::pod::Pods;
 use stage0::pod_ops::{enter_exec, require_root};
 
-use crate::cli::EnterArgs;
+use crate::cli::{EnterArgs, GlobalArgs};
 use crate::context::Ctx;
 
 /// What rkt runs when no command is given (rkt-rs's stage1 falls back to /bin/sh).
@@ -15,8 +15,10 @@ const DEFAULT_CMD: &str = "/bin/bash";
 /// How long to wait for a just-started pod to publish its pid.
 const PID_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn run(ctx: &Ctx, args: &EnterArgs) -> anyhow::Result<ExitCode> {
+pub fn run(global: &GlobalArgs, args: &EnterArgs) -> anyhow::Result<ExitCode> {
+    // Before reading any configuration, as rkt.
     require_root("enter")?;
+    let ctx = Ctx::new(global)?;
     let pods = Pods::new(&ctx.data_dir)?;
     let cmd = if args.cmd.is_empty() {
         eprintln!("rkt: no command specified, assuming {DEFAULT_CMD:?}");

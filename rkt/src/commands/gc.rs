@@ -10,8 +10,10 @@ use stage0::pod_ops::{Stage1Options, format_go_duration, gc, require_root};
 use crate::cli::{GcArgs, GlobalArgs};
 use crate::context::Ctx;
 
-pub fn run(ctx: &Ctx, global: &GlobalArgs, args: &GcArgs) -> anyhow::Result<ExitCode> {
+pub fn run(global: &GlobalArgs, args: &GcArgs) -> anyhow::Result<ExitCode> {
+    // Before reading any configuration, as rkt.
     require_root("gc")?;
+    let ctx = Ctx::new(global)?;
     let opts = GcOptions {
         grace_period: parse_duration(&args.grace_period)?,
         expire_prepared: parse_duration(&args.expire_prepared)?,
@@ -39,8 +41,9 @@ pub fn run(ctx: &Ctx, global: &GlobalArgs, args: &GcArgs) -> anyhow::Result<Exit
             }
             GcEvent::Busy(u) => tracing::debug!(pod = %u, "in use, skipped"),
             GcEvent::Removed(u) => println!("Garbage collecting pod \"{u}\""),
-            GcEvent::Failed(u, e) => {
-                eprintln!("rkt: pod \"{u}\" not removed: {e}");
+            GcEvent::Failed(_, e) => {
+                // The error names the pod.
+                eprintln!("rkt: {e}");
                 failed += 1;
             }
         }

@@ -28,10 +28,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Image(args) => image::run(&Ctx::new(&cli.global)?, args),
         Command::List(args) => list::run(&Ctx::new(&cli.global)?, args),
         Command::Status(args) => status::run(&Ctx::new(&cli.global)?, args),
-        Command::Enter(args) => enter::run(&Ctx::new(&cli.global)?, args),
+        Command::Enter(args) => enter::run(&cli.global, args),
         Command::Stop(args) => stop::run(&Ctx::new(&cli.global)?, args),
-        Command::Gc(args) => gc::run(&Ctx::new(&cli.global)?, &cli.global, args),
-        Command::Rm(args) => rm::run(&Ctx::new(&cli.global)?, &cli.global, args),
+        Command::Gc(args) => gc::run(&cli.global, args),
+        Command::Rm(args) => rm::run(&cli.global, args),
         Command::CatManifest(args) => cat_manifest::run(&Ctx::new(&cli.global)?, args),
         Command::Export(args) => export::run(&Ctx::new(&cli.global)?, args),
     }

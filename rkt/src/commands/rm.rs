@@ -9,8 +9,10 @@ use stage0::pod_ops::{RemoveNote, Stage1Options, remove, require_root, uuid_args
 use crate::cli::{GlobalArgs, UuidsArgs};
 use crate::context::Ctx;
 
-pub fn run(ctx: &Ctx, global: &GlobalArgs, args: &UuidsArgs) -> anyhow::Result<ExitCode> {
+pub fn run(global: &GlobalArgs, args: &UuidsArgs) -> anyhow::Result<ExitCode> {
+    // Before reading any configuration, as rkt.
     require_root("rm")?;
+    let ctx = Ctx::new(global)?;
     let pods = Pods::new(&ctx.data_dir)?;
     let stage1 = Stage1Options {
         debug: global.debug,
