@@ -63,6 +63,22 @@ pub enum Command {
     Trust(TrustArgs),
     /// Operate on images in the local store
     Image(crate::commands::image::args::ImageArgs),
+    /// List pods
+    List(ListArgs),
+    /// Check the status of a pod
+    Status(StatusArgs),
+    /// Enter the namespaces of an app within a running pod
+    Enter(EnterArgs),
+    /// Stop running pods
+    Stop(StopArgs),
+    /// Garbage collect pods no longer in use
+    Gc(GcArgs),
+    /// Remove exited or prepared pods and everything they hold
+    Rm(UuidsArgs),
+    /// Print the manifest of a pod
+    CatManifest(CatManifestArgs),
+    /// Export an app of an exited pod as an ACI
+    Export(ExportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -111,4 +127,124 @@ pub struct TrustArgs {
     /// Stop trusting the key with this fingerprint for --prefix or --root (rkt-rs extension)
     #[arg(long, value_name = "FINGERPRINT", conflicts_with = "keys")]
     pub remove: Option<String>,
+}
+
+/// `--format` of `list` and `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PodFormat {
+    Json,
+    JsonPretty,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Use the long output format (full UUIDs, image IDs, full times)
+    #[arg(long)]
+    pub full: bool,
+    /// Suppress the legend
+    #[arg(long)]
+    pub no_legend: bool,
+    /// Print JSON instead of a table
+    #[arg(long, value_enum)]
+    pub format: Option<PodFormat>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The pod's UUID (or an unambiguous prefix)
+    #[arg(value_name = "UUID", required_unless_present = "uuid_file")]
+    pub uuid: Option<String>,
+    /// Read the pod UUID from this file instead
+    #[arg(long, value_name = "FILE", conflicts_with = "uuid")]
+    pub uuid_file: Option<PathBuf>,
+    /// Wait for the pod to exit: true, false or a duration (10s, 1m)
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", default_value = "false")]
+    pub wait: String,
+    /// Wait until the pod is ready: true, false or a duration (10s, 1m)
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", default_value = "false")]
+    pub wait_ready: String,
+    /// Print JSON instead of key=value lines
+    #[arg(long, value_enum)]
+    pub format: Option<PodFormat>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnterArgs {
+    /// The app to enter (required when the pod has several)
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+    /// The pod's UUID (or an unambiguous prefix)
+    #[arg(value_name = "UUID")]
+    pub uuid: String,
+    /// The command to run in the app (default: /bin/bash)
+    #[arg(
+        value_name = "CMD",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub cmd: Vec<String>,
+}
+
+/// Pods named by UUIDs (or prefixes) or by one `--uuid-file`.
+#[derive(Debug, Args)]
+pub struct UuidsArgs {
+    /// The pods' UUIDs (or unambiguous prefixes)
+    #[arg(value_name = "UUID", required_unless_present = "uuid_file")]
+    pub uuids: Vec<String>,
+    /// Read the pod UUID from this file instead
+    #[arg(long, value_name = "FILE", conflicts_with = "uuids")]
+    pub uuid_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    #[command(flatten)]
+    pub pods: UuidsArgs,
+    /// Kill the pod's processes instead of asking them to stop
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// How long exited pods stay in the garbage before deletion
+    #[arg(long, default_value = "30m", value_name = "DURATION")]
+    pub grace_period: String,
+    /// How long prepared pods may wait for run-prepared
+    #[arg(long, default_value = "24h", value_name = "DURATION")]
+    pub expire_prepared: String,
+    /// Only move exited and aborted pods to the garbage; delete nothing
+    #[arg(long)]
+    pub mark_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CatManifestArgs {
+    /// The pod's UUID (or an unambiguous prefix)
+    #[arg(value_name = "UUID", required_unless_present = "uuid_file")]
+    pub uuid: Option<String>,
+    /// Read the pod UUID from this file instead
+    #[arg(long, value_name = "FILE", conflicts_with = "uuid")]
+    pub uuid_file: Option<PathBuf>,
+    /// Indent the JSON output
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub pretty_print: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The app to export (required when the pod has several)
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+    /// Replace the output file if it exists
+    #[arg(long)]
+    pub overwrite: bool,
+    /// The pod's UUID (or an unambiguous prefix)
+    #[arg(value_name = "UUID")]
+    pub uuid: String,
+    /// The ACI file to write (must end in .aci)
+    #[arg(value_name = "OUTPUT_ACI_FILE")]
+    pub output: PathBuf,
 }

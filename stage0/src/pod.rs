@@ -42,6 +42,7 @@ pub use gc::{GcEvent, GcOptions, GcReport, SweepError};
 pub use info::{NetInfo, PodInfo};
 pub use info::{read_uuid_file, write_uuid_file};
 pub use json::{AppJson, AppState, MountJson, PodJson};
+pub(crate) use remove::mounts_under;
 
 /// Why a pod operation failed. Every variant names the pod (or the input) and the path.
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,16 @@
 //! One file per verb; each calls into the library and prints.
 
+mod cat_manifest;
 mod config;
+mod enter;
+mod export;
 mod fetch;
+mod gc;
 pub mod image;
+mod list;
+mod rm;
+mod status;
+mod stop;
 mod trust;
 mod version;
 
@@ -18,5 +26,13 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Fetch(args) => fetch::run(&Ctx::new(&cli.global)?, args),
         Command::Trust(args) => trust::run(&Ctx::new(&cli.global)?, args),
         Command::Image(args) => image::run(&Ctx::new(&cli.global)?, args),
+        Command::List(args) => list::run(&Ctx::new(&cli.global)?, args),
+        Command::Status(args) => status::run(&Ctx::new(&cli.global)?, args),
+        Command::Enter(args) => enter::run(&cli.global, args),
+        Command::Stop(args) => stop::run(&Ctx::new(&cli.global)?, args),
+        Command::Gc(args) => gc::run(&cli.global, args),
+        Command::Rm(args) => rm::run(&cli.global, args),
+        Command::CatManifest(args) => cat_manifest::run(&Ctx::new(&cli.global)?, args),
+        Command::Export(args) => export::run(&Ctx::new(&cli.global)?, args),
     }
 }
