@@ -8,6 +8,7 @@ pub mod image_ref;
 pub mod images;
 pub mod insecure;
 pub mod pod;
+pub mod run;
 pub mod stage1_abi;
 pub mod store;
 pub mod trust;

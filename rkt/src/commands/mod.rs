@@ -3,6 +3,9 @@
 mod config;
 mod fetch;
 pub mod image;
+mod prepare;
+mod run;
+mod run_prepared;
 mod trust;
 mod version;
 
@@ -18,5 +21,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Fetch(args) => fetch::run(&Ctx::new(&cli.global)?, args),
         Command::Trust(args) => trust::run(&Ctx::new(&cli.global)?, args),
         Command::Image(args) => image::run(&Ctx::new(&cli.global)?, args),
+        Command::Run(args) => run::run(&cli.global, args),
+        Command::Prepare(args) => prepare::run(&cli.global, args),
+        Command::RunPrepared(args) => run_prepared::run(&Ctx::new(&cli.global)?, &cli.global, args),
     }
 }
