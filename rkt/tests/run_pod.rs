@@ -220,7 +220,19 @@ fn run_hands_the_locked_pod_to_stage1_and_returns_its_code() {
 fn no_overlay_copies_the_app_tree() {
     let w = World::new(0);
     let app = w.app("hello");
-    w.rkt("run", &["--net=none", "--no-overlay", &app]).ok();
+    // Global flags after the image count too: --debug and the run-time insecure options
+    // reach stage1.
+    w.rkt(
+        "run",
+        &[
+            "--net=none",
+            "--no-overlay",
+            &app,
+            "--debug",
+            "--insecure-options=image,seccomp",
+        ],
+    )
+    .ok();
     let uuid = w.only_pod("run");
     let pod = w.pod_dir("run", &uuid);
     assert!(!pod.join("overlay-prepared").exists());
@@ -242,7 +254,10 @@ fn no_overlay_copies_the_app_tree() {
     assert_eq!(fs::read(&copied).unwrap(), fs::read(&original).unwrap());
     let data = pod.join("stage1/rootfs/opt/stage2/hello/rootfs/etc/data");
     assert_eq!(fs::metadata(data).unwrap().mode() & 0o7777, 0o600);
-    assert_eq!(Record::read(&w.record).args[0], "--net=none");
+    let args = Record::read(&w.record).args;
+    assert_eq!(args[..2], ["--debug", "--net=none"]);
+    assert!(args.iter().any(|a| a == "--disable-seccomp"), "{args:?}");
+    assert!(!args.iter().any(|a| a == "--disable-paths"), "{args:?}");
 }
 
 #[test]
@@ -379,5 +394,43 @@ fn unsigned_app_images_need_insecure_options() {
     let s1 = w.stage1_flag();
     let err = w.env.rkt(&["run", &s1, &app]).failed().to_string();
     assert!(err.contains("signature") || err.contains("signed"), "{err}");
+    assert!(!w.record.exists());
+}
+
+#[test]
+fn a_failed_prepare_leaves_an_aborted_pod() {
+    let w = World::new(0);
+    let app = w.app("hello");
+    // A stage1 whose opt/stage2 is a file: laying out the app fails after the pod exists.
+    let (os, arch) = aci::discovery::host_os_arch();
+    let manifest = serde_json::json!({
+        "acKind": "ImageManifest", "acVersion": "0.8.11", "name": "example.com/broken-stage1",
+        "labels": [{"name": "os", "value": os}, {"name": "arch", "value": arch}],
+        "annotations": [
+            {"name": "coreos.com/rkt/stage1/run", "value": "/init"},
+            {"name": "coreos.com/rkt/stage1/interface-version", "value": "6"}
+        ]
+    });
+    let broken = w.env.work().join("broken.aci");
+    run_support::write_aci(
+        &broken,
+        &manifest,
+        &["opt"],
+        &[
+            ("init", 0o755, b"#!/bin/sh\n".to_vec()),
+            ("opt/stage2", 0o644, Vec::new()),
+        ],
+    );
+    let flag = format!("--stage1-path={}", broken.display());
+    let err = w
+        .env
+        .rkt(&["run", "--insecure-options=image", &flag, &app])
+        .failed()
+        .to_string();
+    assert!(err.contains("opt/stage2"), "{err}");
+    let uuid = w.only_pod("prepare");
+    let pods = stage0::pod::Pods::new(&w.env.data_dir()).unwrap();
+    let pod = stage0::pod::Pod::open(&pods, &uuid).unwrap();
+    assert_eq!(pod.state(), stage0::pod::PodState::AbortedPrepare);
     assert!(!w.record.exists());
 }

@@ -26,3 +26,15 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::RunPrepared(args) => run_prepared::run(&Ctx::new(&cli.global)?, &cli.global, args),
     }
 }
+
+/// `--debug` given after `run`/`prepare` (where clap leaves it to rkt's own parser) also turns
+/// on debug logging.
+pub fn wants_debug(cli: &Cli) -> bool {
+    use stage0::run::args::{Command as Verb, parse};
+    let parsed = match &cli.command {
+        Command::Run(a) => parse(Verb::Run, &a.args),
+        Command::Prepare(a) => parse(Verb::Prepare, &a.args),
+        _ => return cli.global.debug,
+    };
+    cli.global.debug || parsed.is_ok_and(|p| p.global.debug == Some(true))
+}

@@ -22,7 +22,9 @@ pub fn run(global: &GlobalArgs, args: &RunCmdArgs) -> anyhow::Result<ExitCode> {
     let global = merged_global(global, &parsed.global);
     require_root("prepare")?;
     let ctx = Ctx::new(&global)?;
-    let Prepared { mut pod, .. } = prepare_pod(&ctx, &parsed)?;
+    let prepared = prepare_pod(&ctx, &parsed)?;
+    prepared.persist()?;
+    let Prepared { mut pod, .. } = prepared;
     if let Some(path) = &parsed.pod.uuid_file_save {
         write_uuid_file(path, &pod.uuid())?;
     }

@@ -4,7 +4,7 @@
 //! its lock is gone it is an aborted prepare that `rkt gc` removes.
 
 use std::fs;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use aci::manifest::{ImageManifest, PodManifest};
@@ -16,7 +16,7 @@ use super::manifest::{AppInput, EnvLayers, parse_env_file, pod_manifest};
 use super::stage1::{Stage1Request, select_stage1};
 use super::{RunError, io_err};
 use crate::fetch::{Fetcher, PullPolicy};
-use crate::fsutil::{self, LockMode};
+use crate::fsutil::LockMode;
 use crate::pod::{Pod, Pods};
 use crate::store::{ImageInfo, Store};
 
@@ -41,6 +41,15 @@ pub struct Prepared {
     pub stage1: ImageInfo,
 }
 
+impl Prepared {
+    /// Make the pod's files durable (for a pod that outlives this process: `rkt prepare`).
+    pub fn persist(&self) -> Result<(), RunError> {
+        let dir = self.pod.path();
+        let f = fs::File::open(&dir).map_err(io_err("open", &dir))?;
+        rustix::fs::syncfs(&f).map_err(|e| io_err("sync", &dir)(e.into()))
+    }
+}
+
 /// rkt's check: pods are made and run by root only.
 pub fn require_root(command: &'static str) -> Result<(), RunError> {
     if rustix::process::geteuid().is_root() {
@@ -63,6 +72,13 @@ pub fn prepare(cfg: &PrepareConfig) -> Result<Prepared, RunError> {
         Some(path) => from_pod_manifest(store, path)?,
         None => from_images(cfg)?,
     };
+    if cfg.args.pod.interactive && manifest.apps.len() != 1 {
+        return Err(RunError::Args(super::args::ArgsError::Conflict {
+            first: "--interactive".into(),
+            second: format!("a pod of {} apps", manifest.apps.len()),
+            why: "an interactive pod runs exactly one app".into(),
+        }));
+    }
     let stage1 = select_stage1(&cfg.fetcher, &cfg.stage1)?;
     let overlay = !cfg.args.pod.no_overlay && overlay_supported();
     let _prepare_lock = store
@@ -75,7 +91,11 @@ pub fn prepare(cfg: &PrepareConfig) -> Result<Prepared, RunError> {
     let mut pod = Pod::create_embryo(&pods)?;
     pod.to_prepare()?;
     lay_out(store, &pod, &stage1, &apps, overlay)?;
-    pod.write_manifest(&manifest)?;
+    let bytes = manifest.to_vec().map_err(|e| RunError::PodManifest {
+        path: pod.path().join("pod"),
+        problem: e.to_string(),
+    })?;
+    write_file(&pod.path().join("pod"), &bytes)?;
     if overlay {
         write_file(&pod.path().join("overlay-prepared"), b"")?;
     }
@@ -221,8 +241,16 @@ fn overlay_supported() -> bool {
         .unwrap_or(false)
 }
 
+/// A new pod file. Not synced one by one: a pod that does not survive a crash in preparation
+/// is an aborted one anyway; `rkt prepare` syncs the whole pod once ([`Prepared::persist`]).
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
-    fsutil::write_atomic(path, bytes, FILE_MODE).map_err(io_err("write", path))
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
+        .map_err(io_err("write", path))
 }
 
 fn mkdir(path: &Path, mode: u32) -> Result<(), RunError> {

@@ -189,3 +189,7 @@ fn embedded(
     }
     Ok(info)
 }
+
+#[cfg(test)]
+#[path = "stage1_tests.rs"]
+mod tests;
