@@ -79,6 +79,64 @@ pub enum Command {
     CatManifest(CatManifestArgs),
     /// Export an app of an exited pod as an ACI
     Export(ExportArgs),
+    /// Run image(s) in a new pod
+    Run(RunCmdArgs),
+    /// Prepare a pod to run later with run-prepared; prints its UUID
+    Prepare(RunCmdArgs),
+    /// Run a prepared pod
+    RunPrepared(RunPreparedArgs),
+}
+
+/// `run`/`prepare`: images, per-app and pod flags in rkt's free order, parsed by
+/// `stage0::run::args` (`rkt run --help` lists them).
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct RunCmdArgs {
+    /// IMAGE [app flags] [-- app args ---] IMAGE..., with pod flags anywhere
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        num_args = 0..,
+        value_name = "ARGS"
+    )]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunPreparedArgs {
+    /// The prepared pod's UUID (or an unambiguous prefix)
+    #[arg(value_name = "UUID")]
+    pub uuid: String,
+    /// Networks: host, none, default or named networks (`--net` alone means default)
+    #[arg(long, require_equals = true, num_args = 0..=1, default_missing_value = "default", value_name = "NET")]
+    pub net: Vec<String>,
+    /// Name servers for the pod's resolv.conf (or host, none)
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+    /// DNS search domains
+    #[arg(long, value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// DNS options
+    #[arg(long, value_name = "OPT")]
+    pub dns_opt: Vec<String>,
+    /// DNS domain
+    #[arg(long, value_name = "DOMAIN")]
+    pub dns_domain: Option<String>,
+    /// Entries for the pod's /etc/hosts (IP=HOST, or host)
+    #[arg(long, value_name = "ENTRY")]
+    pub hosts_entry: Vec<String>,
+    /// Run the single app interactively (stdin and the terminal)
+    #[arg(long)]
+    pub interactive: bool,
+    /// Register the pod with the metadata service (not supported yet)
+    #[arg(long)]
+    pub mds_register: bool,
+    /// The pod's hostname (default rkt-<uuid>)
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// IPC namespace: auto, private or parent
+    #[arg(long, value_name = "MODE", value_parser = ["auto", "private", "parent"])]
+    pub ipc: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -19,7 +19,7 @@ const EXIT_FAILURE: u8 = 254;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_logging(cli.global.debug);
+    init_logging(commands::wants_debug(&cli));
     match commands::run(&cli) {
         Ok(code) => code,
         Err(err) => {

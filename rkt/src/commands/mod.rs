@@ -8,7 +8,10 @@ mod fetch;
 mod gc;
 pub mod image;
 mod list;
+mod prepare;
 mod rm;
+mod run;
+mod run_prepared;
 mod status;
 mod stop;
 mod trust;
@@ -34,5 +37,20 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Rm(args) => rm::run(&cli.global, args),
         Command::CatManifest(args) => cat_manifest::run(&Ctx::new(&cli.global)?, args),
         Command::Export(args) => export::run(&Ctx::new(&cli.global)?, args),
+        Command::Run(args) => run::run(&cli.global, args),
+        Command::Prepare(args) => prepare::run(&cli.global, args),
+        Command::RunPrepared(args) => run_prepared::run(&Ctx::new(&cli.global)?, &cli.global, args),
     }
+}
+
+/// `--debug` given after `run`/`prepare` (where clap leaves it to rkt's own parser) also turns
+/// on debug logging.
+pub fn wants_debug(cli: &Cli) -> bool {
+    use stage0::run::args::{Command as Verb, parse};
+    let parsed = match &cli.command {
+        Command::Run(a) => parse(Verb::Run, &a.args),
+        Command::Prepare(a) => parse(Verb::Prepare, &a.args),
+        _ => return cli.global.debug,
+    };
+    cli.global.debug || parsed.is_ok_and(|p| p.global.debug == Some(true))
 }

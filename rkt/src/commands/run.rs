@@ -1,0 +1,49 @@
+//! `rkt run`: prepare a pod with its lock held, move it to `run`, and exec stage1, which
+//! inherits the lock; rkt's exit code is then the pod's.
+
+use std::process::ExitCode;
+
+use stage0::pod::write_uuid_file;
+use stage0::run::args::{Command, RunArgs, parse};
+use stage0::run::{StageOneFlags, exec_stage1, require_root};
+
+use super::prepare::{merged_global, prepare_pod, usage};
+use crate::cli::{GlobalArgs, RunCmdArgs};
+use crate::context::Ctx;
+
+pub fn run(global: &GlobalArgs, args: &RunCmdArgs) -> anyhow::Result<ExitCode> {
+    let parsed = parse(Command::Run, &args.args)?;
+    if parsed.help {
+        print!("{}", usage("run"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let global = merged_global(global, &parsed.global);
+    require_root("run")?;
+    let ctx = Ctx::new(&global)?;
+    let mut pod = prepare_pod(&ctx, &parsed)?.pod;
+    if let Some(path) = &parsed.pod.uuid_file_save {
+        write_uuid_file(path, &pod.uuid())?;
+    }
+    pod.to_run()?;
+    let flags = stage1_flags(&ctx, &global, &parsed);
+    Err(exec_stage1(&pod, &flags).into())
+}
+
+fn stage1_flags(ctx: &Ctx, global: &GlobalArgs, parsed: &RunArgs) -> StageOneFlags {
+    let pod = &parsed.pod;
+    StageOneFlags {
+        debug: global.debug,
+        net: pod.net_spec(),
+        local_config: Some(ctx.dirs.local.clone()),
+        hostname: pod.hostname.clone(),
+        interactive: pod.interactive,
+        dns: pod.dns.clone(),
+        dns_search: pod.dns_search.clone(),
+        dns_opt: pod.dns_opt.clone(),
+        dns_domain: pod.dns_domain.clone(),
+        hosts_entries: pod.hosts_entries.clone(),
+        ipc: pod.ipc.clone(),
+        insecure: ctx.insecure,
+        mds_token: None,
+    }
+}

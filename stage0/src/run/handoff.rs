@@ -1,0 +1,179 @@
+//! Handing a pod in `run` to stage1 (rkt.md §2 "Handoff"): chdir into the pod directory, clear
+//! close-on-exec on the pod lock and name it in `RKT_LOCK_FD`, exec the `run` entrypoint with
+//! the interface-6 flags and the UUID. On success the process becomes stage1, so `rkt`'s exit
+//! code is the pod's.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+
+use super::RunError;
+use crate::insecure::{Insecure, InsecureOptions};
+use crate::pod::{Pod, PodDir};
+use crate::stage1_abi::{Entrypoint, entrypoint};
+
+/// The environment variable that names the inherited pod lock fd.
+pub const LOCK_FD_ENV: &str = "RKT_LOCK_FD";
+
+/// The `run` entrypoint's flags (stage1 ABI interface 6).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StageOneFlags {
+    pub debug: bool,
+    /// `--net` as given (`default` when none was).
+    pub net: String,
+    pub local_config: Option<PathBuf>,
+    pub hostname: Option<String>,
+    pub interactive: bool,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_opt: Vec<String>,
+    pub dns_domain: Option<String>,
+    pub hosts_entries: Vec<String>,
+    pub ipc: Option<String>,
+    pub insecure: InsecureOptions,
+    /// Only with `--mds-register` (not supported yet, so always None today).
+    pub mds_token: Option<String>,
+}
+
+/// The argv for stage1: the entrypoint, the flags, the UUID.
+pub fn stage1_argv(entry: &Path, flags: &StageOneFlags, uuid: &str) -> Vec<OsString> {
+    let mut argv: Vec<OsString> = vec![entry.as_os_str().to_owned()];
+    let mut push = |s: String| argv.push(s.into());
+    if flags.debug {
+        push("--debug".into());
+    }
+    let net = if flags.net.is_empty() {
+        "default"
+    } else {
+        &flags.net
+    };
+    push(format!("--net={net}"));
+    if flags.interactive {
+        push("--interactive".into());
+    }
+    if let Some(t) = &flags.mds_token {
+        push(format!("--mds-token={t}"));
+    }
+    if let Some(dir) = &flags.local_config {
+        push(format!("--local-config={}", dir.display()));
+    }
+    if let Some(h) = &flags.hostname {
+        push(format!("--hostname={h}"));
+    }
+    for (name, values) in [
+        ("dns", &flags.dns),
+        ("dns-search", &flags.dns_search),
+        ("dns-opt", &flags.dns_opt),
+        ("hosts-entry", &flags.hosts_entries),
+    ] {
+        for v in values {
+            push(format!("--{name}={v}"));
+        }
+    }
+    if let Some(d) = &flags.dns_domain {
+        push(format!("--dns-domain={d}"));
+    }
+    if let Some(ipc) = &flags.ipc {
+        push(format!("--ipc={ipc}"));
+    }
+    for (what, flag) in [
+        (Insecure::Capabilities, "--disable-capabilities-restriction"),
+        (Insecure::Paths, "--disable-paths"),
+        (Insecure::Seccomp, "--disable-seccomp"),
+    ] {
+        if flags.insecure.allows(what) {
+            push(flag.into());
+        }
+    }
+    push(uuid.to_string());
+    argv
+}
+
+/// Exec stage1 for `pod`, which must be in `run` and locked by this process. Returns only on
+/// failure.
+pub fn exec_stage1(pod: &Pod, flags: &StageOneFlags) -> RunError {
+    if pod.dir() != PodDir::Run || !pod.holds_exclusive() {
+        return RunError::Stage1(format!(
+            "pod {} must be in run and locked by rkt before stage1 starts",
+            pod.uuid()
+        ));
+    }
+    let dir = pod.path();
+    let entry = match entrypoint(&dir, Entrypoint::Run) {
+        Ok(e) => e,
+        Err(e) => return e.into(),
+    };
+    let fd = match pod.inherit_lock_fd() {
+        Ok(fd) => fd,
+        Err(e) => return e.into(),
+    };
+    let argv = stage1_argv(&entry, flags, &pod.uuid().to_string());
+    tracing::debug!(?argv, pod = %dir.display(), "exec stage1");
+    let err = std::process::Command::new(&entry)
+        .arg0(&argv[0])
+        .args(&argv[1..])
+        .current_dir(&dir)
+        .env(LOCK_FD_ENV, fd.to_string())
+        .exec();
+    RunError::Exec {
+        path: entry,
+        source: err,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strs(v: Vec<OsString>) -> Vec<String> {
+        v.into_iter().map(|s| s.into_string().unwrap()).collect()
+    }
+
+    #[test]
+    fn minimal_argv() {
+        let argv = stage1_argv(Path::new("/p/init"), &StageOneFlags::default(), "u-u");
+        assert_eq!(strs(argv), ["/p/init", "--net=default", "u-u"]);
+    }
+
+    #[test]
+    fn every_flag() {
+        let flags = StageOneFlags {
+            debug: true,
+            net: "host".into(),
+            local_config: Some("/etc/rkt".into()),
+            hostname: Some("h".into()),
+            interactive: true,
+            dns: vec!["8.8.8.8".into(), "1.1.1.1".into()],
+            dns_search: vec!["a.b".into()],
+            dns_opt: vec!["ndots:1".into()],
+            dns_domain: Some("dom".into()),
+            hosts_entries: vec!["host".into()],
+            ipc: Some("private".into()),
+            insecure: "capabilities,seccomp".parse().unwrap(),
+            mds_token: Some("tok".into()),
+        };
+        let argv = strs(stage1_argv(Path::new("/init"), &flags, "uuid"));
+        assert_eq!(
+            argv,
+            [
+                "/init",
+                "--debug",
+                "--net=host",
+                "--interactive",
+                "--mds-token=tok",
+                "--local-config=/etc/rkt",
+                "--hostname=h",
+                "--dns=8.8.8.8",
+                "--dns=1.1.1.1",
+                "--dns-search=a.b",
+                "--dns-opt=ndots:1",
+                "--hosts-entry=host",
+                "--dns-domain=dom",
+                "--ipc=private",
+                "--disable-capabilities-restriction",
+                "--disable-seccomp",
+                "uuid"
+            ]
+        );
+    }
+}
