@@ -3,16 +3,17 @@ SHELL := /bin/bash
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 # Debian packages the build and the tests need (see `make deps`).
-DEB_PACKAGES := appc-spec gnupg xz-utils bzip2 gzip pkg-config libssl-dev crun runc util-linux
+DEB_PACKAGES := appc-spec gnupg xz-utils bzip2 gzip pkg-config libssl-dev crun runc
 
 # Static binaries that run inside pods (stage1, stage2, the test probe): glibc linked
-# statically, so the stage1 image needs no libraries. `--target` keeps build scripts dynamic.
+# statically, so the stage1 image needs no libraries; without debug info, as they are copied into
+# every pod. `--target` keeps build scripts dynamic.
 STATIC_TARGET := x86_64-unknown-linux-gnu
 STATIC_PROFILE ?= release
 # Cargo's output dir (honours CARGO_TARGET_DIR like cargo itself).
 TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
 STATIC_DIR := $(TARGET_DIR)/$(STATIC_TARGET)/$(if $(filter dev,$(STATIC_PROFILE)),debug,$(STATIC_PROFILE))
-STATIC_CARGO = RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --profile $(STATIC_PROFILE) --target $(STATIC_TARGET)
+STATIC_CARGO = RUSTFLAGS="-C target-feature=+crt-static -C strip=debuginfo" $(CARGO) build --profile $(STATIC_PROFILE) --target $(STATIC_TARGET)
 
 # The stage1 image (`make stage1`), embedded into `rkt` by rkt/build.rs through RKT_STAGE1_ACI.
 STAGE1_ACI := $(TARGET_DIR)/stage1/stage1.aci

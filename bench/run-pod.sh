@@ -4,7 +4,8 @@
 # network namespace too), measured by hyperfine in the same run; then the RSS of a sleeping
 # pod's processes: the stage1 init that `rkt run` became, and the pod's PID 1.
 # Results: a table on stdout, JSON in target/bench/run-pod.json and target/bench/rss.json.
-# Needs root, hyperfine, crun; `make bench` builds what it uses (RKT, STATIC_DIR from make).
+# Needs root, hyperfine, crun (or runc where crun cannot run); `make bench` builds what it uses
+# (RKT, STATIC_DIR from make).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-$PWD/target}
@@ -14,7 +15,8 @@ out=target/bench
 RUNS=${BENCH_RUNS:-30}
 mkdir -p "$out"
 [ "$(id -u)" = 0 ] || { echo "run-pod.sh: pods need root" >&2; exit 1; }
-command -v crun >/dev/null || { echo "run-pod.sh: crun is missing (make deps)" >&2; exit 1; }
+command -v crun >/dev/null || command -v runc >/dev/null ||
+	{ echo "run-pod.sh: crun and runc are missing (make deps)" >&2; exit 1; }
 
 scratch=$(mktemp -d /var/tmp/rkt-bench-pod.XXXXXX)
 data=$scratch/data
@@ -48,18 +50,32 @@ PY
 # The first rkt run imports and renders the embedded stage1: not part of the measurement.
 "$rkt" --dir="$data" run --net=none "$true_id" >/dev/null
 
+# Baselines: every OCI runtime that works on this machine (crun refuses cgroup v1/v2 hybrid
+# hosts whose v2 hierarchy has controllers; runc then still gives a baseline). The first one
+# is the reference of the ratio column.
+baselines=()
+for oci in crun runc; do
+	command -v "$oci" >/dev/null || continue
+	if why=$("$oci" run --bundle "$bundle" rkt-bench-probe 2>&1 >/dev/null); then
+		baselines+=(-n "$oci run" "$oci run --bundle $bundle rkt-bench-true")
+	else
+		echo "($oci cannot run containers here: ${why##*$'\n'}; left out)"
+	fi
+done
+[ ${#baselines[@]} -gt 0 ] || { echo "run-pod.sh: neither crun nor runc works here" >&2; exit 1; }
+
 echo "== run: a static true in a pod (no network), $RUNS runs"
 hyperfine --style basic --warmup 3 --runs "$RUNS" --export-json "$out/run-pod.json" \
 	--prepare "$rkt --dir=$data gc --grace-period=0s >/dev/null 2>&1 || true" \
-	-n "crun run" "crun run --bundle $bundle rkt-bench-true" \
+	"${baselines[@]}" \
 	-n "rkt run --net=none" "$rkt --dir=$data run --net=none $true_id" >/dev/null
 python3 - "$out/run-pod.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"]
-base = r[0]["median"]
-print(f"{'command':28} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'time vs crun':>13}")
+base = r[0]
+print(f"{'command':28} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'time vs ' + base['command']:>16}")
 for x in r:
-    print(f"{x['command']:28} {x['median']*1e3:10.1f} {x['min']*1e3:8.1f} {x['max']*1e3:8.1f} {x['median'] / base:12.2f}x")
+    print(f"{x['command']:28} {x['median']*1e3:10.1f} {x['min']*1e3:8.1f} {x['max']*1e3:8.1f} {x['median'] / base['median']:15.2f}x")
 PY
 
 echo "== memory: a sleeping pod"

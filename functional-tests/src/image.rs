@@ -107,13 +107,18 @@ impl ImageBuilder {
 
     /// Write the image gzip-compressed to `out`; returns its ID (of the uncompressed tar).
     pub fn write(&self, out: &Path) -> Result<ImageId, ImageError> {
+        self.write_as(out, Compression::Gzip)
+    }
+
+    /// Write the image to `out` with `compression` (`None`: a plain tar, also a valid ACI).
+    pub fn write_as(&self, out: &Path, compression: Compression) -> Result<ImageId, ImageError> {
         let file = std::fs::File::create(out).map_err(|source| ImageError::Write {
             path: out.to_path_buf(),
             source,
         })?;
         let manifest = self.manifest.to_string();
         let entries = self.entries.values().cloned();
-        write_aci_entries(manifest.as_bytes(), entries, file, Compression::Gzip).map_err(|source| {
+        write_aci_entries(manifest.as_bytes(), entries, file, compression).map_err(|source| {
             ImageError::Pack {
                 path: out.to_path_buf(),
                 source,
@@ -352,14 +357,15 @@ impl InspectImage {
     }
 
     /// Write `<dir>/<app name>.aci` with the static probe from `RKT_INSPECT_BIN`; panics with
-    /// the fix when that is unset or the image cannot be written (a test helper).
+    /// the fix when that is unset or the image cannot be written (a test helper). The image is
+    /// an uncompressed tar: test builds are unoptimised, and gzip would dominate a test's time.
     pub fn build(&self, dir: &Path) -> PathBuf {
         let inspect = crate::env_path("RKT_INSPECT_BIN");
         let bytes = std::fs::read(&inspect)
             .unwrap_or_else(|e| panic!("reading the inspect probe {}: {e}", inspect.display()));
         let out = dir.join(format!("{}.aci", self.app_name()));
         self.builder(&bytes)
-            .write(&out)
+            .write_as(&out, Compression::None)
             .unwrap_or_else(|e| panic!("{e}"));
         out
     }
