@@ -3,35 +3,53 @@ SHELL := /bin/bash
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 # Debian packages the build and the tests need (see `make deps`).
-DEB_PACKAGES := appc-spec gnupg xz-utils bzip2 gzip pkg-config libssl-dev
+DEB_PACKAGES := appc-spec gnupg xz-utils bzip2 gzip pkg-config libssl-dev crun runc
 
 # Static binaries that run inside pods (stage1, stage2, the test probe): glibc linked
-# statically, so the stage1 image needs no libraries. `--target` keeps build scripts dynamic.
+# statically, so the stage1 image needs no libraries; without debug info, as they are copied into
+# every pod. `--target` keeps build scripts dynamic.
 STATIC_TARGET := x86_64-unknown-linux-gnu
 STATIC_PROFILE ?= release
-STATIC_DIR := target/$(STATIC_TARGET)/$(if $(filter dev,$(STATIC_PROFILE)),debug,$(STATIC_PROFILE))
-STATIC_CARGO = RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --profile $(STATIC_PROFILE) --target $(STATIC_TARGET)
+# Cargo's output dir (honours CARGO_TARGET_DIR like cargo itself).
+TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
+STATIC_DIR := $(TARGET_DIR)/$(STATIC_TARGET)/$(if $(filter dev,$(STATIC_PROFILE)),debug,$(STATIC_PROFILE))
+STATIC_CARGO = RUSTFLAGS="-C target-feature=+crt-static -C strip=debuginfo" $(CARGO) build --profile $(STATIC_PROFILE) --target $(STATIC_TARGET)
 
-.PHONY: all build test static check fmt-check clippy unit deps fuzz run bench help clean
+# The stage1 image (`make stage1`), embedded into `rkt` by rkt/build.rs through RKT_STAGE1_ACI.
+STAGE1_ACI := $(TARGET_DIR)/stage1/stage1.aci
+# What the functional tests need: the image, the static stage1 and the static probe.
+export RKT_STAGE1_ACI := $(STAGE1_ACI)
+export RKT_STAGE1_BIN := $(STATIC_DIR)/rkt-stage1
+export RKT_INSPECT_BIN := $(STATIC_DIR)/inspect
+RKT := $(TARGET_DIR)/release/rkt
+DEMO_ACI := $(TARGET_DIR)/demo/demo.aci
+DEMO_DIR := $(TARGET_DIR)/demo/data
+
+.PHONY: all build test static stage1 check fmt-check clippy unit deps fuzz run bench help clean
 
 all: build
 
-build: ## Release build of the whole workspace
+build: stage1 ## Release build of the whole workspace; rkt embeds the stage1 image
 	$(CARGO) build --release --workspace
 
-static: ## Static binaries that run inside pods (into $(STATIC_DIR))
-	$(STATIC_CARGO) -p stage1 --bin rkt-stage1
+static: ## Static binaries that run inside pods, and the image packer (into $(STATIC_DIR))
+	$(STATIC_CARGO) -p stage1 --bin rkt-stage1 -p functional-tests --bin inspect --bin mkimage
 
-test: fmt-check clippy unit ## rustfmt check, clippy (warnings are errors), every test
+stage1: static ## The stage1 image: $(STAGE1_ACI)
+	$(STATIC_DIR)/mkimage stage1 --bin $(STATIC_DIR)/rkt-stage1 --out $(STAGE1_ACI)
+
+test: stage1 fmt-check clippy unit ## rustfmt check, clippy (warnings are errors), every test (as root)
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
-clippy:
+clippy: stage1
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit:
-	$(CARGO) test --workspace
+# Functional tests start real pods: a few at a time on small machines.
+TEST_THREADS ?= 4
+unit: stage1
+	$(CARGO) test --workspace -- --test-threads=$(TEST_THREADS)
 
 deps: ## Install the Debian packages the build and tests need (as root; idempotent)
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -48,12 +66,15 @@ fuzz: ## Run every fuzz target for FUZZ_SECONDS each (installs cargo-fuzz if mis
 		$(CARGO) +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
 	done
 
-bench: ## Benchmarks against the system tools, baselines in the same run (results in target/bench/)
+bench: build ## Benchmarks against the system tools, baselines in the same run (results in target/bench/)
 	@command -v hyperfine >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine)
-	bench/run.sh
+	RKT=$(RKT) STATIC_DIR=$(STATIC_DIR) bench/run.sh
 
-run: ## Build everything and run a real demo pod (arrives with `rkt run`)
-	@echo "make run: 'rkt run' is not built yet (see issue: rkt run end to end)"; exit 1
+run: build ## Build everything and run a real demo pod (as root), then garbage-collect it
+	$(STATIC_DIR)/mkimage demo --inspect $(STATIC_DIR)/inspect --out $(DEMO_ACI)
+	mkdir -p $(DEMO_DIR)
+	$(RKT) --dir=$(DEMO_DIR) --insecure-options=image run --net=none $(DEMO_ACI); \
+	code=$$?; $(RKT) --dir=$(DEMO_DIR) gc --grace-period=0s; exit $$code
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'

@@ -7,6 +7,7 @@
 #             as a non-root user, so without the render that root fetches add) and as root
 #             (store + render), against `gzip -dc FILE > /dev/null` and `tar -xzf FILE`
 #   extract:  the aci crate's safe extractor (examples/extract) against `tar -xzf`
+#   run:      `rkt run --net=none` of a static `true` against `crun run` (bench/run-pod.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/bench
@@ -47,3 +48,5 @@ hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$out/extract.js
 	-n "tar -xzf" "tar -xzf $image -C $scratch/x" \
 	-n "aci extract" "target/release/examples/extract $image $scratch/x/rootfs" >/dev/null
 ratio "$out/extract.json"
+
+bench/run-pod.sh

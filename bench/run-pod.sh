@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# `make bench`, pods: `rkt run --net=none` of a stored image whose app is a static `true` (the
+# inspect probe exiting 0), against `crun run` of an OCI bundle with the same rootfs (its own
+# network namespace too), measured by hyperfine in the same run; then the RSS of a sleeping
+# pod's processes: the stage1 init that `rkt run` became, and the pod's PID 1.
+# Results: a table on stdout, JSON in target/bench/run-pod.json and target/bench/rss.json.
+# Needs root, hyperfine, crun (or runc where crun cannot run); `make bench` builds what it uses
+# (RKT, STATIC_DIR from make).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${CARGO_TARGET_DIR:-$PWD/target}
+rkt=${RKT:-$target/release/rkt}
+static=${STATIC_DIR:-$target/x86_64-unknown-linux-gnu/release}
+out=target/bench
+RUNS=${BENCH_RUNS:-30}
+mkdir -p "$out"
+[ "$(id -u)" = 0 ] || { echo "run-pod.sh: pods need root" >&2; exit 1; }
+command -v crun >/dev/null || command -v runc >/dev/null ||
+	{ echo "run-pod.sh: crun and runc are missing (make deps)" >&2; exit 1; }
+
+scratch=$(mktemp -d /var/tmp/rkt-bench-pod.XXXXXX)
+data=$scratch/data
+cleanup() {
+	"$rkt" --dir="$data" stop --force $(ls "$data/pods/run" 2>/dev/null) >/dev/null 2>&1 || true
+	"$rkt" --dir="$data" gc --grace-period=0s >/dev/null 2>&1 || true
+	rm -rf "$scratch"
+}
+trap cleanup EXIT
+mkdir -p "$data"
+
+# One image, two consumers: rkt's store and crun's bundle.
+"$static/mkimage" inspect --inspect "$static/inspect" --name rkt-rs.dev/bench-true --out "$scratch/true.aci" >/dev/null
+"$static/mkimage" inspect --inspect "$static/inspect" --name rkt-rs.dev/bench-sleep \
+	--out "$scratch/sleep.aci" -- --sleep=60 --silent-sigterm >/dev/null
+true_id=$("$rkt" --dir="$data" --insecure-options=image fetch --full "$scratch/true.aci")
+sleep_id=$("$rkt" --dir="$data" --insecure-options=image fetch --full "$scratch/sleep.aci")
+bundle=$scratch/bundle
+mkdir -p "$bundle"
+tar -xzf "$scratch/true.aci" -C "$bundle" rootfs
+(cd "$bundle" && crun spec)
+python3 - "$bundle/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["/inspect"]
+c["root"]["readonly"] = False
+json.dump(c, open(p, "w"), indent=1)
+PY
+# The first rkt run imports and renders the embedded stage1: not part of the measurement.
+"$rkt" --dir="$data" run --net=none "$true_id" >/dev/null
+
+# Baselines: every OCI runtime that works on this machine (crun refuses cgroup v1/v2 hybrid
+# hosts whose v2 hierarchy has controllers; runc then still gives a baseline). The first one
+# is the reference of the ratio column.
+baselines=()
+for oci in crun runc; do
+	command -v "$oci" >/dev/null || continue
+	if why=$("$oci" run --bundle "$bundle" rkt-bench-probe 2>&1 >/dev/null); then
+		baselines+=(-n "$oci run" "$oci run --bundle $bundle rkt-bench-true")
+	else
+		echo "($oci cannot run containers here: ${why##*$'\n'}; left out)"
+	fi
+done
+[ ${#baselines[@]} -gt 0 ] || { echo "run-pod.sh: neither crun nor runc works here" >&2; exit 1; }
+
+echo "== run: a static true in a pod (no network), $RUNS runs"
+hyperfine --style basic --warmup 3 --runs "$RUNS" --export-json "$out/run-pod.json" \
+	--prepare "$rkt --dir=$data gc --grace-period=0s >/dev/null 2>&1 || true" \
+	"${baselines[@]}" \
+	-n "rkt run --net=none" "$rkt --dir=$data run --net=none $true_id" >/dev/null
+python3 - "$out/run-pod.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+base = r[0]
+print(f"{'command':28} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'time vs ' + base['command']:>16}")
+for x in r:
+    print(f"{x['command']:28} {x['median']*1e3:10.1f} {x['min']*1e3:8.1f} {x['max']*1e3:8.1f} {x['median'] / base['median']:15.2f}x")
+PY
+
+echo "== memory: a sleeping pod"
+"$rkt" --dir="$data" run --net=none --uuid-file-save="$scratch/uuid" "$sleep_id" >/dev/null &
+run_pid=$!
+pid_file=""
+for _ in $(seq 200); do
+	uuid=$(cat "$scratch/uuid" 2>/dev/null || true)
+	if [ -n "$uuid" ] && [ -s "$data/pods/run/$uuid/pid" ]; then pid_file=$data/pods/run/$uuid/pid; break; fi
+	sleep 0.05
+done
+[ -n "$pid_file" ] || { echo "run-pod.sh: the sleeping pod never wrote its pid" >&2; exit 1; }
+sleep 0.5
+rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+pod_pid=$(cat "$pid_file")
+init_kib=$(rss "$run_pid")
+pid1_kib=$(rss "$pod_pid")
+printf '%-40s %8s KiB\n' "stage1 init (the rkt run process)" "$init_kib" "pod PID 1 (pid $pod_pid)" "$pid1_kib"
+printf '{"stage1_init_rss_kib": %s, "pod_pid1_rss_kib": %s}\n' "$init_kib" "$pid1_kib" > "$out/rss.json"
+"$rkt" --dir="$data" stop "$uuid" >/dev/null
+wait "$run_pid" || true

@@ -1,0 +1,314 @@
+//! `inspect`: the probe the functional tests run inside pods (like rkt's own `inspect`).
+//!
+//! Every flag is one action, run in command-line order; output is `KEY=value` lines on stdout
+//! so tests can parse it. `--content`, `--silent-sigterm`, `--ignore-sigterm` and `--exit-code`
+//! are settings, not actions: they apply whatever their position. Failures print
+//! `ERROR=<what>` and exit 1. With `--silent-sigterm`, SIGTERM ends the probe quietly with the
+//! `--exit-code` value (so a stopped app's status is predictable).
+//! std + libc only: it is linked statically and runs in images that hold nothing else.
+
+use std::io::{self, BufRead, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::process::exit;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The `--exit-code` value, for the SIGTERM handler.
+static EXIT_CODE: AtomicI32 = AtomicI32::new(0);
+
+const USAGE: &str = "usage: inspect [--print-msg=S] [--print-env[=VAR]] [--print-user] \
+[--print-caps] [--print-cwd] [--print-hostname] [--print-pid] [--print-mounts] \
+[--print-cgroup] [--print-fds] [--read-file=P] [--write-file=P] [--content=S] [--stat=P] \
+[--read-stdin] [--check-tty] [--sleep=SECONDS] [--silent-sigterm] [--ignore-sigterm] \
+[--exit-code=N]";
+
+/// One thing to do, in order.
+enum Action {
+    Msg(String),
+    Env(Option<String>),
+    User,
+    Caps,
+    Cwd,
+    Hostname,
+    Pid,
+    Mounts,
+    Cgroup,
+    Fds,
+    Read(String),
+    Write(String),
+    Stat(String),
+    Stdin,
+    Tty,
+    Sleep(f64),
+}
+
+struct Settings {
+    actions: Vec<Action>,
+    content: String,
+    silent_sigterm: bool,
+    ignore_sigterm: bool,
+    exit_code: i32,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let settings = match parse(&args) {
+        Ok(s) => s,
+        Err(msg) => {
+            eprintln!("inspect: {msg}\n{USAGE}");
+            exit(2);
+        }
+    };
+    EXIT_CODE.store(settings.exit_code, Ordering::SeqCst);
+    if settings.ignore_sigterm {
+        // SAFETY: SIG_IGN needs no handler code.
+        unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
+    } else if settings.silent_sigterm {
+        // SAFETY: the handler only reads an atomic and calls _exit, both async-signal-safe.
+        unsafe { libc::signal(libc::SIGTERM, on_sigterm as *const () as libc::sighandler_t) };
+    }
+    let mut failed = false;
+    for action in &settings.actions {
+        if let Err(e) = perform(action, &settings.content) {
+            println!("ERROR={e}");
+            failed = true;
+        }
+        let _ = io::stdout().flush();
+    }
+    exit(if failed { 1 } else { settings.exit_code });
+}
+
+extern "C" fn on_sigterm(_: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe and ends the process without touching shared state.
+    unsafe { libc::_exit(EXIT_CODE.load(Ordering::SeqCst)) };
+}
+
+fn parse(args: &[String]) -> Result<Settings, String> {
+    let mut s = Settings {
+        actions: Vec::new(),
+        content: String::new(),
+        silent_sigterm: false,
+        ignore_sigterm: false,
+        exit_code: 0,
+    };
+    for arg in args {
+        let (flag, value) = match arg.split_once('=') {
+            Some((f, v)) => (f, Some(v.to_string())),
+            None => (arg.as_str(), None),
+        };
+        let need = |v: Option<String>| v.ok_or_else(|| format!("{flag} needs a value ({flag}=X)"));
+        let action = match flag {
+            "--print-msg" => Action::Msg(need(value)?),
+            "--print-env" => Action::Env(value),
+            "--print-user" => Action::User,
+            "--print-caps" => Action::Caps,
+            "--print-cwd" => Action::Cwd,
+            "--print-hostname" => Action::Hostname,
+            "--print-pid" => Action::Pid,
+            "--print-mounts" => Action::Mounts,
+            "--print-cgroup" => Action::Cgroup,
+            "--print-fds" => Action::Fds,
+            "--read-file" => Action::Read(need(value)?),
+            "--write-file" => Action::Write(need(value)?),
+            "--stat" => Action::Stat(need(value)?),
+            "--read-stdin" => Action::Stdin,
+            "--check-tty" => Action::Tty,
+            "--sleep" => {
+                let v = need(value)?;
+                let secs = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite() && *x >= 0.0)
+                    .ok_or_else(|| format!("--sleep={v}: not a number of seconds"))?;
+                Action::Sleep(secs)
+            }
+            "--content" => {
+                s.content = need(value)?;
+                continue;
+            }
+            "--silent-sigterm" => {
+                s.silent_sigterm = true;
+                continue;
+            }
+            "--ignore-sigterm" => {
+                s.ignore_sigterm = true;
+                continue;
+            }
+            "--exit-code" => {
+                let v = need(value)?;
+                s.exit_code = v
+                    .parse()
+                    .map_err(|_| format!("--exit-code={v}: not an integer"))?;
+                continue;
+            }
+            _ => return Err(format!("unknown argument {arg:?}")),
+        };
+        s.actions.push(action);
+    }
+    Ok(s)
+}
+
+fn perform(action: &Action, content: &str) -> Result<(), String> {
+    match action {
+        Action::Msg(m) => println!("{m}"),
+        Action::Env(Some(var)) => match std::env::var_os(var) {
+            Some(v) => println!("{var}={}", v.to_string_lossy()),
+            None => println!("UNSET={var}"),
+        },
+        Action::Env(None) => {
+            let mut vars: Vec<_> = std::env::vars_os().collect();
+            vars.sort();
+            for (k, v) in vars {
+                println!("{}={}", k.to_string_lossy(), v.to_string_lossy());
+            }
+        }
+        Action::User => print_user(),
+        Action::Caps => print_status_lines(&["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"])?,
+        Action::Cwd => {
+            let cwd = std::env::current_dir().map_err(|e| format!("cwd: {e}"))?;
+            println!("CWD={}", cwd.display());
+        }
+        Action::Hostname => println!("HOSTNAME={}", hostname()?),
+        Action::Pid => {
+            println!("PID={}", std::process::id());
+            // SAFETY: getppid has no preconditions.
+            println!("PPID={}", unsafe { libc::getppid() });
+        }
+        Action::Mounts => print_mounts()?,
+        Action::Cgroup => {
+            for line in read("/proc/self/cgroup")?.lines() {
+                println!("CGROUP={line}");
+            }
+        }
+        Action::Fds => print_fds(),
+        Action::Read(p) => println!("READ={}", read(p)?.trim_end_matches('\n')),
+        Action::Write(p) => {
+            std::fs::write(p, content).map_err(|e| format!("writing {p}: {e}"))?;
+            println!("WROTE={p}");
+        }
+        Action::Stat(p) => print_stat(p)?,
+        Action::Stdin => {
+            let mut line = String::new();
+            io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| format!("reading stdin: {e}"))?;
+            println!("STDIN={}", line.trim_end_matches('\n'));
+        }
+        Action::Tty => {
+            for (name, fd) in [("STDIN", 0), ("STDOUT", 1), ("STDERR", 2)] {
+                // SAFETY: isatty only inspects the fd.
+                let tty = unsafe { libc::isatty(fd) } == 1;
+                println!("TTY_{name}={tty}");
+            }
+        }
+        Action::Sleep(secs) => std::thread::sleep(std::time::Duration::from_secs_f64(*secs)),
+    }
+    Ok(())
+}
+
+fn read(path: &str) -> Result<String, String> {
+    std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .map_err(|e| format!("reading {path}: {e}"))
+}
+
+fn print_user() {
+    // SAFETY: these getters have no preconditions.
+    let (uid, euid, gid, egid) = unsafe {
+        (
+            libc::getuid(),
+            libc::geteuid(),
+            libc::getgid(),
+            libc::getegid(),
+        )
+    };
+    println!("UID={uid}\nEUID={euid}\nGID={gid}\nEGID={egid}");
+    let mut groups = vec![0 as libc::gid_t; 1024];
+    // SAFETY: the buffer holds `groups.len()` entries.
+    let n = unsafe { libc::getgroups(groups.len() as libc::c_int, groups.as_mut_ptr()) };
+    groups.truncate(usize::try_from(n).unwrap_or(0));
+    groups.sort_unstable();
+    let list: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+    println!("GROUPS={}", list.join(","));
+}
+
+/// `Name=value` of the named lines of /proc/self/status (capability sets, no_new_privs).
+fn print_status_lines(names: &[&str]) -> Result<(), String> {
+    let status = read("/proc/self/status")?;
+    for line in status.lines() {
+        if let Some((k, v)) = line.split_once(':')
+            && (names.contains(&k) || k == "NoNewPrivs")
+        {
+            println!("{k}={}", v.trim());
+        }
+    }
+    Ok(())
+}
+
+fn hostname() -> Result<String, String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is writable for its whole length.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return Err(format!("gethostname: {}", io::Error::last_os_error()));
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
+}
+
+/// `MOUNT=<mount point> <fs type> <mount options>` per mountinfo line.
+fn print_mounts() -> Result<(), String> {
+    for line in read("/proc/self/mountinfo")?.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let sep = fields.iter().position(|f| *f == "-");
+        if let (Some(sep), true) = (sep, fields.len() > 5) {
+            let fstype = fields.get(sep + 1).copied().unwrap_or("?");
+            println!("MOUNT={} {} {}", fields[4], fstype, fields[5]);
+        }
+    }
+    Ok(())
+}
+
+/// `FDS=0,1,2` and `FD_<n>=<target>`: probed with fcntl, so listing opens no fd of its own.
+fn print_fds() {
+    let mut open = Vec::new();
+    for fd in 0..4096 {
+        // SAFETY: F_GETFD only queries the descriptor table.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1 {
+            open.push(fd);
+        }
+    }
+    let list: Vec<String> = open.iter().map(|fd| fd.to_string()).collect();
+    println!("FDS={}", list.join(","));
+    for fd in open {
+        let target = std::fs::read_link(format!("/proc/self/fd/{fd}"))
+            .map(|t| t.display().to_string())
+            .unwrap_or_else(|e| format!("? ({e})"));
+        println!("FD_{fd}={target}");
+    }
+}
+
+fn print_stat(path: &str) -> Result<(), String> {
+    let m = std::fs::symlink_metadata(path).map_err(|e| format!("stat {path}: {e}"))?;
+    let ft = m.file_type();
+    let kind = if ft.is_symlink() {
+        "symlink"
+    } else if ft.is_dir() {
+        "dir"
+    } else if ft.is_file() {
+        "file"
+    } else if ft.is_char_device() {
+        "char"
+    } else if ft.is_block_device() {
+        "block"
+    } else {
+        "other"
+    };
+    println!(
+        "STAT={path} type={kind} mode={:04o} uid={} gid={} size={}",
+        m.mode() & 0o7777,
+        m.uid(),
+        m.gid(),
+        m.size()
+    );
+    Ok(())
+}
