@@ -7,7 +7,6 @@ mod cli;
 mod commands;
 mod context;
 mod output;
-#[allow(dead_code)] // used by `rkt run` once it lands
 mod stage1_image;
 
 use std::process::ExitCode;
