@@ -1,10 +1,10 @@
 //! The `run` entrypoint (`/usr/lib/rkt/stage1/init`): see the crate docs for the ABI.
 //!
 //! Everything that can be checked is checked before anything is touched (flags, `--net`, the
-//! lock fd, the pod files, every app spec). Then, in this process: block the handled signals,
-//! unshare the pod's namespaces, bring `lo` up (`--net=none`), fork. The child is the pod's
-//! PID 1: mounts ([`crate::setup`]), hostname, pivot into the stage1 root, app specs, then
-//! "ready" on a pipe and the [`supervisor`]. The parent, on "ready", publishes `pid`, forwards
+//! lock fd, the pod files, every app spec). Then: block the handled signals and fork into the
+//! pod's namespaces (one `clone`; this process stays in the host's). The child is the pod's
+//! PID 1: `lo` up (`--net=none`), mounts ([`crate::setup`]), hostname, pivot into the stage1
+//! root, app specs, then "ready" on a pipe and the [`supervisor`]. The parent, on "ready", publishes `pid`, forwards
 //! SIGTERM/SIGINT/SIGHUP to the child and exits with the pod's code. No sleeps, no polling.
 
 use std::fs::File;
@@ -122,19 +122,11 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
     );
     supervisor::block_signals().map_err(sys_err("block signals"))?;
     let flags = ns::pod_namespace_flags(&ctx.args, net);
-    ns::unshare(flags)?;
-    if net == NetMode::None {
-        ns::loopback_up()?;
-    }
     let (ready_r, ready_w) = pipe()?;
-    // SAFETY: no threads exist; the child runs on its own copy of memory.
-    let child = unsafe { libc::fork() };
-    if child < 0 {
-        return Err(sys_err("fork the pod's PID 1")(io::Error::last_os_error()));
-    }
+    let child = ns::fork_into(flags)?;
     if child == 0 {
         drop(ready_r);
-        let code = match pod_main(&ctx, &plan, ready_w) {
+        let code = match pod_main(&ctx, &plan, net, ready_w) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("stage1: {}", stage2::error_chain(&e));
@@ -216,7 +208,15 @@ fn wait_child(child: i32, block: bool) -> Option<i32> {
 }
 
 /// The pod's PID 1, from the fork to the end of the pod.
-fn pod_main(ctx: &PodContext, plan: &PodPlan, mut ready: File) -> Result<i32, InitError> {
+fn pod_main(
+    ctx: &PodContext,
+    plan: &PodPlan,
+    net: NetMode,
+    mut ready: File,
+) -> Result<i32, InitError> {
+    if net == NetMode::None {
+        ns::loopback_up()?;
+    }
     let mut mounts = RealMountSys;
     setup::prepare_pod(ctx, &mut mounts)?;
     let hostname = ctx.hostname();

@@ -15,8 +15,8 @@ use crate::context::{IpcMode, RunArgs};
 pub enum NsError {
     #[error("--net={0}: networking is not available yet: use --net=host or --net=none")]
     NetworkingUnavailable(String),
-    #[error("cannot create the pod's namespaces ({flags})")]
-    Unshare {
+    #[error("cannot fork into the pod's new namespaces ({flags})")]
+    Fork {
         flags: String,
         #[source]
         source: io::Error,
@@ -60,7 +60,7 @@ impl NetMode {
     }
 }
 
-/// The `unshare` flags of a pod: always mount, uts and pid; ipc unless `--ipc=parent`; net
+/// The namespace flags of a pod: always mount, uts and pid; ipc unless `--ipc=parent`; net
 /// unless `--net=host`.
 pub fn pod_namespace_flags(args: &RunArgs, net: NetMode) -> libc::c_int {
     let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWPID;
@@ -83,16 +83,31 @@ pub fn describe_flags(flags: libc::c_int) -> String {
         .join(",")
 }
 
-/// Unshares `flags`; the pid namespace applies to the children forked afterwards.
-pub fn unshare(flags: libc::c_int) -> Result<(), NsError> {
-    // SAFETY: unshare takes plain flags and touches no memory of ours.
-    if unsafe { libc::unshare(flags) } != 0 {
-        return Err(NsError::Unshare {
+/// Forks into new namespaces `flags` (one `clone` syscall, fork semantics: the child runs on a
+/// copy of our memory and stack). Returns the child's pid in the parent, 0 in the child. The
+/// parent stays in all of its namespaces: had it joined the pod's mount namespace, the pod's
+/// `pivot_root` would move its root too.
+pub fn fork_into(flags: libc::c_int) -> Result<i32, NsError> {
+    // SAFETY: clone without CLONE_VM and with a null stack is fork(2) plus namespaces; the
+    // caller is single-threaded, so no lock is held by a thread that would not exist in the
+    // child.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if pid < 0 {
+        return Err(NsError::Fork {
             flags: describe_flags(flags),
             source: io::Error::last_os_error(),
         });
     }
-    Ok(())
+    Ok(pid as i32)
 }
 
 /// Sets `IFF_UP` on `lo` in the current network namespace.
