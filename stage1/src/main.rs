@@ -42,8 +42,8 @@ fn main() -> ExitCode {
         "gc" => exit(stage1::gc::main(args, cwd)),
         "stop" => exit(stage1::stop::main(args, cwd)),
         "stage2" => {
-            // Rust's runtime ignores SIGPIPE and an ignored signal survives exec: the app
-            // must start with the default.
+            // Every signal back to its default: Rust's runtime ignores SIGPIPE, and an
+            // ignored signal survives exec into the app.
             stage1::supervisor::reset_signals_for_exec();
             stage2::cli::main(args)
         }

@@ -28,6 +28,12 @@ int main(int argc, char **argv) {
     int extra = 0;
     gethostname(host, sizeof host);
     printf("hostname=%s\n", host);
+    char line[256];
+    FILE *st = fopen("/proc/self/status", "r");
+    while (st && fgets(line, sizeof line, st))
+        if (!strncmp(line, "SigIgn:", 7)) printf("sigign=%s", line + 7 + strspn(line + 7, " \t"));
+    if (st) fclose(st);
+    if (!d) printf("fds=unreadable\n");
     while (d && (e = readdir(d))) {
         int fd = atoi(e->d_name);
         if (e->d_name[0] == '.' || fd <= 2 || fd == dirfd(d)) continue;
@@ -172,6 +178,26 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// The probe could read its fds (the pod mounted /proc in the app) and holds none above 2 (the
+/// lock fd included); no signal is ignored (Rust ignores SIGPIPE, and that survives exec).
+fn assert_probe_clean(stdout: &str, out: &Output) {
+    assert!(
+        !stdout.contains("fds=unreadable"),
+        "no /proc in the app: {}",
+        text(out)
+    );
+    assert!(
+        stdout.contains("\nextra_fds=0\n"),
+        "an fd leaked: {}",
+        text(out)
+    );
+    assert!(
+        stdout.contains("\nsigign=0000000000000000\n"),
+        "{}",
+        text(out)
+    );
+}
+
 fn check_common(pod: &Pod, out: &Output) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -179,11 +205,7 @@ fn check_common(pod: &Pod, out: &Output) {
         "{}",
         text(out)
     );
-    assert!(
-        !stdout.contains("fd="),
-        "an fd above 2 reached the app: {}",
-        text(out)
-    );
+    assert_probe_clean(&stdout, out);
     let pid: i32 = std::fs::read_to_string(pod.pod.join("pid"))
         .unwrap_or_else(|e| panic!("pid: {e}\n{}", text(out)))
         .trim()
@@ -278,7 +300,13 @@ fn running_pod_holds_the_lock_can_be_entered_and_stopped() {
         panic!("the pod did not get ready: {pid_file:?}");
     }
     let pid: i32 = pid_file.unwrap().trim().parse().unwrap();
-    eprintln!("pod PID 1 VmRSS: {} KiB", rss_kib(pid));
+    let rss = rss_kib(pid);
+    eprintln!("pod PID 1 VmRSS: {rss} KiB");
+    // The goal holds for the optimised build (debug builds touch more code pages).
+    let optimised = static_stage1()
+        .components()
+        .any(|c| c.as_os_str() == "release");
+    let rss_ok = !optimised || rss < 2048;
 
     // The Command (and the test's copy of the lock) is gone: only the pod can hold it now.
     let dir = std::fs::File::open(&pod.pod).unwrap();
@@ -308,10 +336,11 @@ fn running_pod_holds_the_lock_can_be_entered_and_stopped() {
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
     let status = child.wait().unwrap();
+    assert!(rss_ok, "pod PID 1 uses {rss} KiB, more than 2 MiB");
     assert_eq!(entered.status.code(), Some(7), "{}", text(&entered));
     let out = String::from_utf8_lossy(&entered.stdout);
     assert!(out.contains(&format!("hostname=rkt-{UUID}")), "{out}");
-    assert!(out.contains("extra_fds=0"), "{out}");
+    assert_probe_clean(&out, &entered);
     assert_eq!(locked, -1, "the pod lock must be held while the pod runs");
     assert_eq!(stop.status.code(), Some(0), "{}", text(&stop));
     assert_eq!(status.code(), Some(143), "SIGTERM reached the app");

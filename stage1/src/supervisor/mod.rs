@@ -287,15 +287,46 @@ pub fn block_signals() -> io::Result<()> {
     Ok(())
 }
 
-/// In a forked child before exec: an empty signal mask and SIGPIPE back to default (Rust's
-/// runtime ignores it, and an ignored signal stays ignored across exec).
+/// The kernel's `struct sigaction` (x86_64 layout), for the raw `rt_sigaction` below.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Before an exec that leads to an app: every signal back to its default action and an empty
+/// mask. Handlers reset at exec by themselves, but an ignored signal stays ignored (Rust ignores
+/// SIGPIPE; `nohup` ignores SIGHUP), and apps must start as systemd would start them. The raw
+/// syscall also reaches glibc's reserved signals 32 and 33, which `sigaction(3)` refuses.
 pub fn reset_signals_for_exec() {
-    // SAFETY: plain libc calls on local data; called in a single-threaded child.
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction reads the struct we own; the old action is not asked for.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &default as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
+        };
+    }
+    // SAFETY: sigprocmask on a set we own.
     unsafe {
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
