@@ -4,8 +4,10 @@
 //! lock fd, the pod files, every app spec). Then: block the handled signals and fork into the
 //! pod's namespaces (one `clone`; this process stays in the host's). The child is the pod's
 //! PID 1: `lo` up (`--net=none`), mounts ([`crate::setup`]), hostname, pivot into the stage1
-//! root, app specs, then "ready" on a pipe and the [`supervisor`]. The parent, on "ready", publishes `pid`, forwards
-//! SIGTERM/SIGINT/SIGHUP to the child and exits with the pod's code. No sleeps, no polling.
+//! root, app specs, then "ready" on a pipe. The parent then publishes `pid` and answers "go"
+//! on a second pipe, so `pid` exists before any app starts (`enter` needs it); the child then
+//! runs the [`supervisor`], and the parent forwards SIGTERM/SIGINT/SIGHUP to it and exits with
+//! the pod's code. No sleeps, no polling: two pipe round trips.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -123,10 +125,11 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
     supervisor::block_signals().map_err(sys_err("block signals"))?;
     let flags = ns::pod_namespace_flags(&ctx.args, net);
     let (ready_r, ready_w) = pipe()?;
+    let (go_r, go_w) = pipe()?;
     let child = ns::fork_into(flags)?;
     if child == 0 {
-        drop(ready_r);
-        let code = match pod_main(&ctx, &plan, net, ready_w) {
+        drop((ready_r, go_w));
+        let code = match pod_main(&ctx, &plan, net, (ready_w, go_r)) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("stage1: {}", stage2::error_chain(&e));
@@ -135,30 +138,41 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
         };
         std::process::exit(code);
     }
-    drop(ready_w);
-    parent_main(&ctx, child, ready_r)
+    drop((ready_w, go_r));
+    parent_main(&ctx, child, ready_r, go_w)
 }
 
 fn pipe() -> Result<(File, File), InitError> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills the two-element array.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(sys_err("create the ready pipe")(io::Error::last_os_error()));
+        return Err(sys_err("create a pipe")(io::Error::last_os_error()));
     }
     // SAFETY: both fds are fresh and owned by nothing else.
     Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
 }
 
-/// The host side: waits for "ready", publishes `pid`, relays signals, returns the pod's code.
-fn parent_main(ctx: &PodContext, child: i32, mut ready: File) -> Result<i32, InitError> {
+/// One byte from `pipe`; false at EOF (the other side failed and closed it).
+fn read_byte(pipe: &mut File) -> bool {
     let mut byte = [0u8; 1];
-    let is_ready = loop {
-        match ready.read(&mut byte) {
-            Ok(n) => break n == 1,
+    loop {
+        match pipe.read(&mut byte) {
+            Ok(n) => return n == 1,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break false,
+            Err(_) => return false,
         }
-    };
+    }
+}
+
+/// The host side: waits for "ready", publishes `pid`, says "go", relays signals, returns the
+/// pod's code.
+fn parent_main(
+    ctx: &PodContext,
+    child: i32,
+    mut ready: File,
+    mut go: File,
+) -> Result<i32, InitError> {
+    let is_ready = read_byte(&mut ready);
     drop(ready);
     if !is_ready {
         // The child already printed why; its code does not matter, stage1 failed.
@@ -167,11 +181,13 @@ fn parent_main(ctx: &PodContext, child: i32, mut ready: File) -> Result<i32, Ini
     }
     let pid_file = ctx.pod_dir.join("pid");
     if let Err(e) = write_atomic(&pid_file, child.to_string().as_bytes()) {
-        // SAFETY: kill takes plain integers.
-        unsafe { libc::kill(child, libc::SIGKILL) };
+        drop(go); // EOF: the child gives up without starting any app.
         wait_child(child, true);
         return Err(e.into());
     }
+    // A failed write means the child is gone already; waitpid below reports it.
+    let _ = go.write_all(b"G");
+    drop(go);
     crate::debug!("pod PID 1 is host pid {child}");
     loop {
         if let Some(code) = wait_child(child, false) {
@@ -212,7 +228,7 @@ fn pod_main(
     ctx: &PodContext,
     plan: &PodPlan,
     net: NetMode,
-    mut ready: File,
+    (mut ready, mut go): (File, File),
 ) -> Result<i32, InitError> {
     if net == NetMode::None {
         ns::loopback_up()?;
@@ -239,6 +255,11 @@ fn pod_main(
         .write_all(b"R")
         .map_err(sys_err("tell stage1's parent the pod is ready"))?;
     drop(ready);
+    if !read_byte(&mut go) {
+        // The parent could not publish `pid` and said why; start nothing.
+        return Ok(stage2::EXIT_FAILURE);
+    }
+    drop(go);
     let mut spawner = RealSpawner {
         root: "/".into(),
         stage2: supervisor::STAGE2_PATH.to_owned(),

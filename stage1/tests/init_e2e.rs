@@ -65,6 +65,12 @@ struct Pod {
 impl Pod {
     /// A pod whose apps are `(name, probe argument)`.
     fn new(apps: &[(&str, &str)]) -> Pod {
+        Pod::with_handlers(apps, "")
+    }
+
+    /// Like [`Pod::new`], with `extra` (JSON members, e.g. `"eventHandlers":[...]`) added to
+    /// every app section.
+    fn with_handlers(apps: &[(&str, &str)], extra: &str) -> Pod {
         let dir = tempfile::tempdir().unwrap();
         let pod = dir.path().join("pods/run").join(UUID);
         let s1 = pod.join("stage1/rootfs");
@@ -110,7 +116,7 @@ impl Pod {
             std::fs::copy(&probe, root.join("bin/probe")).unwrap();
             runtime_apps.push(format!(
                 r#"{{"name":"{name}","image":{{"id":"{IMAGE_ID}"}},
-                "app":{{"exec":["/bin/probe","{code}"],"user":"0","group":"0"}}}}"#
+                "app":{{"exec":["/bin/probe","{code}"],"user":"0","group":"0"{extra}}}}}"#
             ));
         }
         let manifest = format!(
@@ -350,4 +356,60 @@ fn running_pod_holds_the_lock_can_be_entered_and_stopped() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(leftovers, ["a.json"], "enter removes its temporary spec");
+}
+
+fn handlers(pre: &str, post: &str) -> String {
+    format!(
+        r#","eventHandlers":[{{"name":"pre-start","exec":["/bin/probe","{pre}"]}},
+        {{"name":"post-stop","exec":["/bin/probe","{post}"]}}]"#
+    )
+}
+
+#[test]
+#[ignore = "needs setup.rs from h-mounts"]
+fn event_handlers_run_around_the_app() {
+    let pod = Pod::with_handlers(&[("a", "0")], &handlers("0", "9"));
+    let out = pod.run("host");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a failing post-stop changes nothing: {}",
+        text(&out)
+    );
+    let runs = String::from_utf8_lossy(&out.stdout)
+        .matches("hostname=")
+        .count();
+    assert_eq!(runs, 3, "pre-start, app, post-stop: {}", text(&out));
+    assert!(pod.s1("rkt/appspec/a.pre-start.json").is_file());
+
+    let pod = Pod::with_handlers(&[("a", "0"), ("b", "0")], &handlers("4", "0"));
+    let out = pod.run("host");
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert_eq!(pod.status("a"), "4");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("app a: its pre-start handler failed with 4"),
+        "{stderr}"
+    );
+    // a's pre-start and post-stop ran; neither app nor b did.
+    let runs = String::from_utf8_lossy(&out.stdout)
+        .matches("hostname=")
+        .count();
+    assert_eq!(runs, 2, "{}", text(&out));
+    assert!(!pod.s1("rkt/status/b").exists());
+}
+
+#[test]
+#[ignore = "needs setup.rs from h-mounts"]
+fn no_app_starts_when_pid_cannot_be_published() {
+    let pod = Pod::new(&[("a", "0")]);
+    // A non-empty directory where `pid` goes: the rename fails.
+    std::fs::create_dir_all(pod.pod.join("pid/x")).unwrap();
+    let out = pod.run("host");
+    assert_eq!(out.status.code(), Some(254), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("stage1: cannot write "), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(out.stdout.is_empty(), "the app ran: {}", text(&out));
+    assert!(!pod.s1("rkt/status/a").exists());
 }
