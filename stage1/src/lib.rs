@@ -71,5 +71,13 @@
 //! with `/usr` read-only; app roots are at `/opt/stage2/<app>/rootfs`. It starts each app with
 //! `/usr/lib/rkt/stage1/stage2 --spec /rkt/appspec/<app>.json` (see the `stage2` crate).
 
+pub mod appspec;
 pub mod context;
+pub mod enter;
+pub mod gc;
+pub mod init;
+pub mod ns;
 pub mod setup;
+pub mod status;
+pub mod stop;
+pub mod supervisor;

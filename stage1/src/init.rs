@@ -1,0 +1,307 @@
+//! The `run` entrypoint (`/usr/lib/rkt/stage1/init`): see the crate docs for the ABI.
+//!
+//! Everything that can be checked is checked before anything is touched (flags, `--net`, the
+//! lock fd, the pod files, every app spec). Then: block the handled signals and fork into the
+//! pod's namespaces (one `clone`; this process stays in the host's). The child is the pod's
+//! PID 1: `lo` up (`--net=none`), mounts ([`crate::setup`]), hostname, pivot into the stage1
+//! root, app specs, then "ready" on a pipe. The parent then publishes `pid` and answers "go"
+//! on a second pipe, so `pid` exists before any app starts (`enter` needs it); the child then
+//! runs the [`supervisor`], and the parent forwards SIGTERM/SIGINT/SIGHUP to it and exits with
+//! the pod's code. No sleeps, no polling: two pipe round trips.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::Path;
+
+use aci::manifest::EventHandlerName;
+
+use crate::appspec::{self, AppSpecError, app_spec, handler_spec};
+use crate::context::{ContextError, PodContext, RunArgs};
+use crate::ns::{self, NetMode, NsError};
+use crate::setup::{self, RealMountSys, SetupError};
+use crate::status::{self, StatusError, write_atomic};
+use crate::supervisor::{self, RealSpawner, SupervisedApp, Supervisor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    #[error(transparent)]
+    Ns(#[from] NsError),
+    #[error(transparent)]
+    AppSpec(#[from] AppSpecError),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error(transparent)]
+    Status(#[from] StatusError),
+    #[error("RKT_LOCK_FD {0}: stage0 must pass the pod lock's fd (run the pod with rkt)")]
+    LockFd(String),
+    #[error("cannot {what}")]
+    Sys {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn sys_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> InitError {
+    let what = what.into();
+    move |source| InitError::Sys { what, source }
+}
+
+/// What the pod's PID 1 needs, computed before any namespace exists.
+pub struct PodPlan {
+    /// (path inside the stage1 root, spec JSON) for every app and handler.
+    pub specs: Vec<(std::path::PathBuf, Vec<u8>)>,
+    pub apps: Vec<SupervisedApp>,
+}
+
+impl PodPlan {
+    pub fn new(ctx: &PodContext) -> Result<PodPlan, AppSpecError> {
+        let mut specs = Vec::new();
+        let mut apps = Vec::new();
+        for app in &ctx.apps {
+            let name = app.name.as_str();
+            let spec = app_spec(ctx, app)?;
+            let mut handlers = [false; 2];
+            for (k, event) in [EventHandlerName::PreStart, EventHandlerName::PostStop]
+                .into_iter()
+                .enumerate()
+            {
+                if let Some(h) = handler_spec(&spec, app, event)? {
+                    specs.push((appspec::handler_spec_path(name, event), to_json(&h)));
+                    handlers[k] = true;
+                }
+            }
+            specs.push((appspec::app_spec_path(name), to_json(&spec)));
+            apps.push(SupervisedApp {
+                name: name.to_string(),
+                pre_start: handlers[0],
+                post_stop: handlers[1],
+            });
+        }
+        Ok(PodPlan { specs, apps })
+    }
+}
+
+fn to_json(spec: &stage2::AppSpec) -> Vec<u8> {
+    // Serialising plain strings, numbers and lists cannot fail.
+    serde_json::to_vec_pretty(spec).unwrap_or_default()
+}
+
+/// `RKT_LOCK_FD`: must name an open fd. It gets close-on-exec so that no exec'd process (the
+/// apps' stage2 included) inherits it, while this process and the fork keep holding the lock.
+fn lock_fd() -> Result<i32, InitError> {
+    let value = std::env::var("RKT_LOCK_FD").map_err(|_| InitError::LockFd("is not set".into()))?;
+    let fd: i32 = value
+        .parse()
+        .ok()
+        .filter(|fd| *fd > 2)
+        .ok_or_else(|| InitError::LockFd(format!("{value:?} is not an fd number above 2")))?;
+    // SAFETY: fcntl on an integer fd; no memory involved.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0 {
+        return Err(InitError::LockFd(format!("{fd} is not an open fd")));
+    }
+    Ok(fd)
+}
+
+/// Runs the `run` entrypoint; returns the pod's exit code.
+pub fn main(argv: &[String]) -> Result<i32, InitError> {
+    let args = RunArgs::parse(argv)?;
+    status::set_debug(args.debug);
+    let net = NetMode::from_arg(&args.net)?;
+    let lock = lock_fd()?;
+    let cwd = std::env::current_dir().map_err(sys_err("read the working directory"))?;
+    let ctx = PodContext::load(&cwd, args)?;
+    let plan = PodPlan::new(&ctx)?;
+    crate::debug!(
+        "pod {} ({} apps), lock fd {lock}",
+        ctx.args.uuid,
+        plan.apps.len()
+    );
+    supervisor::block_signals().map_err(sys_err("block signals"))?;
+    let flags = ns::pod_namespace_flags(&ctx.args, net);
+    let (ready_r, ready_w) = pipe()?;
+    let (go_r, go_w) = pipe()?;
+    let child = ns::fork_into(flags)?;
+    if child == 0 {
+        drop((ready_r, go_w));
+        let code = match pod_main(&ctx, &plan, net, (ready_w, go_r)) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("stage1: {}", stage2::error_chain(&e));
+                stage2::EXIT_FAILURE
+            }
+        };
+        std::process::exit(code);
+    }
+    drop((ready_w, go_r));
+    parent_main(&ctx, child, ready_r, go_w)
+}
+
+fn pipe() -> Result<(File, File), InitError> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the two-element array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(sys_err("create a pipe")(io::Error::last_os_error()));
+    }
+    // SAFETY: both fds are fresh and owned by nothing else.
+    Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
+}
+
+/// One byte from `pipe`; false at EOF (the other side failed and closed it).
+fn read_byte(pipe: &mut File) -> bool {
+    let mut byte = [0u8; 1];
+    loop {
+        match pipe.read(&mut byte) {
+            Ok(n) => return n == 1,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// The host side: waits for "ready", publishes `pid`, says "go", relays signals, returns the
+/// pod's code.
+fn parent_main(
+    ctx: &PodContext,
+    child: i32,
+    mut ready: File,
+    mut go: File,
+) -> Result<i32, InitError> {
+    let is_ready = read_byte(&mut ready);
+    drop(ready);
+    if !is_ready {
+        // The child already printed why; its code does not matter, stage1 failed.
+        wait_child(child, true);
+        return Ok(stage2::EXIT_FAILURE);
+    }
+    let pid_file = ctx.pod_dir.join("pid");
+    if let Err(e) = write_atomic(&pid_file, child.to_string().as_bytes()) {
+        drop(go); // EOF: the child gives up without starting any app.
+        wait_child(child, true);
+        return Err(e.into());
+    }
+    // A failed write means the child is gone already; waitpid below reports it.
+    let _ = go.write_all(b"G");
+    drop(go);
+    crate::debug!("pod PID 1 is host pid {child}");
+    loop {
+        if let Some(code) = wait_child(child, false) {
+            return Ok(code);
+        }
+        match supervisor::wait_signal(None) {
+            Some(libc::SIGCHLD) | None => {}
+            Some(sig) => {
+                // SAFETY: kill takes plain integers.
+                unsafe { libc::kill(child, sig) };
+            }
+        }
+    }
+}
+
+/// Reaps `child` (blocking or not); its rkt exit code once it is gone.
+fn wait_child(child: i32, block: bool) -> Option<i32> {
+    let mut status = 0;
+    let flags = if block { 0 } else { libc::WNOHANG };
+    loop {
+        // SAFETY: waitpid writes only into `status`.
+        let r = unsafe { libc::waitpid(child, &mut status, flags) };
+        if r == child {
+            return Some(status::exit_code(status));
+        }
+        if r < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        if r < 0 {
+            return Some(stage2::EXIT_FAILURE);
+        }
+        return None;
+    }
+}
+
+/// The pod's PID 1, from the fork to the end of the pod.
+fn pod_main(
+    ctx: &PodContext,
+    plan: &PodPlan,
+    net: NetMode,
+    (mut ready, mut go): (File, File),
+) -> Result<i32, InitError> {
+    if net == NetMode::None {
+        ns::loopback_up()?;
+    }
+    let mut mounts = RealMountSys;
+    setup::prepare_pod(ctx, &mut mounts)?;
+    let hostname = ctx.hostname();
+    ns::set_hostname(&hostname).map_err(sys_err(format!("set the hostname {hostname:?}")))?;
+    // Opened on the host side: the stage1 root's /dev may not hold a null device.
+    let dev_null = if ctx.args.interactive {
+        None
+    } else {
+        let f = File::open("/dev/null").map_err(sys_err("open /dev/null"))?;
+        Some(OwnedFd::from(f))
+    };
+    setup::enter_stage1_root(ctx, &mut mounts)?;
+    for (path, json) in &plan.specs {
+        write_atomic(path, json)?;
+    }
+    let status_dir = Path::new("/rkt/status");
+    std::fs::create_dir_all(status_dir)
+        .map_err(sys_err(format!("create {}", status_dir.display())))?;
+    ready
+        .write_all(b"R")
+        .map_err(sys_err("tell stage1's parent the pod is ready"))?;
+    drop(ready);
+    if !read_byte(&mut go) {
+        // The parent could not publish `pid` and said why; start nothing.
+        return Ok(stage2::EXIT_FAILURE);
+    }
+    drop(go);
+    let mut spawner = RealSpawner {
+        root: "/".into(),
+        stage2: supervisor::STAGE2_PATH.to_owned(),
+        dev_null,
+        interactive: ctx.args.interactive,
+    };
+    let mut sup = Supervisor::new(plan.apps.clone());
+    Ok(supervisor::run(&mut sup, &mut spawner))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_fd_must_be_set_and_open() {
+        // One test owns the variable: tests run in threads of one process.
+        // SAFETY: no other test reads or writes RKT_LOCK_FD.
+        unsafe { std::env::remove_var("RKT_LOCK_FD") };
+        assert!(lock_fd().unwrap_err().to_string().contains("is not set"));
+        for bad in ["x", "1", "-4"] {
+            unsafe { std::env::set_var("RKT_LOCK_FD", bad) };
+            let err = lock_fd().unwrap_err().to_string();
+            assert!(err.contains("not an fd number"), "{bad}: {err}");
+        }
+        unsafe { std::env::set_var("RKT_LOCK_FD", "987") };
+        assert!(
+            lock_fd()
+                .unwrap_err()
+                .to_string()
+                .contains("not an open fd")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::open(dir.path()).unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+        // SAFETY: F_SETFD on an fd we hold: clear CLOEXEC as stage0 does.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+        unsafe { std::env::set_var("RKT_LOCK_FD", fd.to_string()) };
+        assert_eq!(lock_fd().unwrap(), fd);
+        // SAFETY: F_GETFD on an fd we hold.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
+        unsafe { std::env::remove_var("RKT_LOCK_FD") };
+    }
+}

@@ -1,0 +1,241 @@
+//! Namespaces: which ones a pod gets (from the `run` flags), making them, bringing `lo` up in a
+//! fresh network namespace, and joining a running pod's namespaces (`enter`).
+//!
+//! Plain `libc` calls: each is one syscall, and the start path is measured against crun.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+
+use crate::context::{IpcMode, RunArgs};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NsError {
+    #[error("--net={0}: networking is not available yet: use --net=host or --net=none")]
+    NetworkingUnavailable(String),
+    #[error("cannot fork into the pod's new namespaces ({flags})")]
+    Fork {
+        flags: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot bring up the loopback interface lo in the pod's network namespace")]
+    Loopback(#[source] io::Error),
+    #[error("cannot open the {kind} namespace of pid {pid} ({path})")]
+    Open {
+        kind: &'static str,
+        pid: i32,
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot join the {kind} namespace of pid {pid}")]
+    Join {
+        kind: &'static str,
+        pid: i32,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// How the pod is networked; only the two modes without CNI exist so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetMode {
+    /// The host's network namespace.
+    Host,
+    /// A private network namespace holding only `lo`.
+    None,
+}
+
+impl NetMode {
+    /// Reads `--net`; every CNI network (including `default`) is refused for now.
+    pub fn from_arg(net: &str) -> Result<NetMode, NsError> {
+        match net {
+            "host" => Ok(NetMode::Host),
+            "none" => Ok(NetMode::None),
+            other => Err(NsError::NetworkingUnavailable(other.to_string())),
+        }
+    }
+}
+
+/// The namespace flags of a pod: always mount, uts and pid; ipc unless `--ipc=parent`; net
+/// unless `--net=host`.
+pub fn pod_namespace_flags(args: &RunArgs, net: NetMode) -> libc::c_int {
+    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWPID;
+    if args.ipc != IpcMode::Parent {
+        flags |= libc::CLONE_NEWIPC;
+    }
+    if net == NetMode::None {
+        flags |= libc::CLONE_NEWNET;
+    }
+    flags
+}
+
+/// Names of the namespace bits in `flags`, for messages.
+pub fn describe_flags(flags: libc::c_int) -> String {
+    NAMESPACES
+        .iter()
+        .filter(|(_, bit)| flags & bit != 0)
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Forks into new namespaces `flags` (one `clone` syscall, fork semantics: the child runs on a
+/// copy of our memory and stack). Returns the child's pid in the parent, 0 in the child. The
+/// parent stays in all of its namespaces: had it joined the pod's mount namespace, the pod's
+/// `pivot_root` would move its root too.
+pub fn fork_into(flags: libc::c_int) -> Result<i32, NsError> {
+    // SAFETY: clone without CLONE_VM and with a null stack is fork(2) plus namespaces; the
+    // caller is single-threaded, so no lock is held by a thread that would not exist in the
+    // child.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if pid < 0 {
+        return Err(NsError::Fork {
+            flags: describe_flags(flags),
+            source: io::Error::last_os_error(),
+        });
+    }
+    Ok(pid as i32)
+}
+
+/// Sets `IFF_UP` on `lo` in the current network namespace.
+pub fn loopback_up() -> Result<(), NsError> {
+    // SAFETY: socket() returns a new fd or -1; ownership moves into OwnedFd right away.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(NsError::Loopback(io::Error::last_os_error()));
+    }
+    // SAFETY: raw is a fresh, valid fd owned by nobody else.
+    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: ifreq is plain data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the ifreq we own.
+    unsafe {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
+            return Err(NsError::Loopback(io::Error::last_os_error()));
+        }
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(NsError::Loopback(io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
+/// The namespaces `enter` joins, in join order: mount first (its root is the stage1 root),
+/// pid last (it only applies to children).
+pub const NAMESPACES: [(&str, libc::c_int); 5] = [
+    ("mnt", libc::CLONE_NEWNS),
+    ("uts", libc::CLONE_NEWUTS),
+    ("ipc", libc::CLONE_NEWIPC),
+    ("net", libc::CLONE_NEWNET),
+    ("pid", libc::CLONE_NEWPID),
+];
+
+/// One namespace of another process, opened and not yet joined.
+pub struct NsHandle {
+    pub kind: &'static str,
+    pub flag: libc::c_int,
+    file: File,
+}
+
+/// Opens every namespace of `pid` that differs from ours (all opened before any is joined:
+/// after joining the mount namespace, `/proc` may be another one).
+pub fn open_namespaces(pid: i32) -> Result<Vec<NsHandle>, NsError> {
+    let mut out = Vec::new();
+    for (kind, flag) in NAMESPACES {
+        let path = format!("/proc/{pid}/ns/{kind}");
+        let open_err = |source| NsError::Open {
+            kind,
+            pid,
+            path: path.clone(),
+            source,
+        };
+        let file = File::open(&path).map_err(open_err)?;
+        let theirs = file.metadata().map_err(open_err)?;
+        let ours = std::fs::metadata(format!("/proc/self/ns/{kind}")).map_err(open_err)?;
+        if (theirs.dev(), theirs.ino()) != (ours.dev(), ours.ino()) {
+            out.push(NsHandle { kind, flag, file });
+        }
+    }
+    Ok(out)
+}
+
+/// Joins one namespace opened by [`open_namespaces`].
+pub fn join(ns: &NsHandle, pid: i32) -> Result<(), NsError> {
+    // SAFETY: setns on an fd we own; no memory is passed.
+    if unsafe { libc::setns(ns.file.as_raw_fd(), ns.flag) } != 0 {
+        return Err(NsError::Join {
+            kind: ns.kind,
+            pid,
+            source: io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}
+
+/// `sethostname(name)` in the current UTS namespace.
+pub fn set_hostname(name: &str) -> io::Result<()> {
+    let c = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: the pointer and length describe `c`, which outlives the call.
+    if unsafe { libc::sethostname(c.as_ptr(), name.len()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(ipc: IpcMode) -> RunArgs {
+        RunArgs {
+            ipc,
+            ..RunArgs::default()
+        }
+    }
+
+    #[test]
+    fn net_modes() {
+        assert_eq!(NetMode::from_arg("host").unwrap(), NetMode::Host);
+        assert_eq!(NetMode::from_arg("none").unwrap(), NetMode::None);
+        for net in ["default", "", "mynet", "default:IP=1.2.3.4"] {
+            let err = NetMode::from_arg(net).unwrap_err().to_string();
+            assert!(err.contains("networking is not available yet"), "{err}");
+            assert!(err.contains("--net=host or --net=none"), "{err}");
+        }
+    }
+
+    #[test]
+    fn namespace_flags_follow_net_and_ipc() {
+        let base = libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWPID;
+        let host = pod_namespace_flags(&args(IpcMode::Auto), NetMode::Host);
+        assert_eq!(host, base | libc::CLONE_NEWIPC);
+        let none = pod_namespace_flags(&args(IpcMode::Private), NetMode::None);
+        assert_eq!(none, base | libc::CLONE_NEWIPC | libc::CLONE_NEWNET);
+        let parent = pod_namespace_flags(&args(IpcMode::Parent), NetMode::None);
+        assert_eq!(parent, base | libc::CLONE_NEWNET);
+        assert_eq!(describe_flags(parent), "mnt,uts,net,pid");
+    }
+
+    #[test]
+    fn own_namespaces_are_not_rejoined() {
+        let me = std::process::id() as i32;
+        assert!(open_namespaces(me).unwrap().is_empty());
+    }
+}
