@@ -48,6 +48,20 @@ pub fn kv<'a>(text: &'a str, key: &str) -> Option<&'a str> {
 /// Every value of `KEY=value` lines for `key` in `text`, in order.
 pub fn all_kv<'a>(text: &'a str, key: &str) -> Vec<&'a str> {
     text.lines()
-        .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .filter_map(|l| after_escapes(l).strip_prefix(key)?.strip_prefix('='))
         .collect()
+}
+
+/// What a terminal shows of `line` last: the text after its final escape sequence (a progress
+/// bar on the same pty redraws itself with `ESC [ ... K` and may share the line).
+fn after_escapes(line: &str) -> &str {
+    let Some(start) = line.rfind('\x1b') else {
+        return line;
+    };
+    let rest = &line[start + 1..];
+    let rest = rest.strip_prefix('[').unwrap_or(rest);
+    match rest.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(end) => &rest[end + 1..],
+        None => line,
+    }
 }

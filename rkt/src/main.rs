@@ -17,6 +17,10 @@ use clap::Parser;
 const EXIT_FAILURE: u8 = 254;
 
 fn main() -> ExitCode {
+    // `rkt image list | head` should end quietly, as a C tool does, not panic on EPIPE. The
+    // default disposition also reaches stage1 and the apps through exec, as it should.
+    // SAFETY: setting a signal to SIG_DFL installs no handler.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = cli::Cli::parse();
     init_logging(commands::wants_debug(&cli));
     match commands::run(&cli) {

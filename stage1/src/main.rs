@@ -35,6 +35,11 @@ fn main() -> ExitCode {
         },
         name => (name, argv.get(1..).unwrap_or_default()),
     };
+    // Non-dumpable: no process of the pod may ptrace us or open /proc/<pid>/exe (a hard link
+    // into the shared tree store) or our fds (security.md T9, T14). execve of an ordinary
+    // binary makes the app dumpable again, as it should be.
+    // SAFETY: PR_SET_DUMPABLE takes plain integers and touches no memory.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let cwd = Path::new(".");
     match entry {
         "init" | "run" => exit(stage1::init::main(args)),

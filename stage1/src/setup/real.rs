@@ -296,12 +296,22 @@ impl MountSys for RealMountSys {
         if unsafe { libc::isatty(0) } != 1 {
             return Ok(None);
         }
-        let fd = rfs::open(
-            "/proc/self/fd/0",
-            OFlags::PATH | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        target(PathBuf::from("/proc/self/fd/0"), fd).map(Some)
+        // fd 0 was opened in the caller's mount namespace, and a mount of another namespace
+        // cannot be bound here (EINVAL): reopen the terminal by its path in ours, and check it
+        // is the same device.
+        let path = rfs::readlink("/proc/self/fd/0", Vec::new())?;
+        let path = PathBuf::from(OsStr::from_bytes(path.as_bytes()));
+        let fd = rfs::open(&path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())?;
+        // SAFETY: fd 0 is open (isatty succeeded) and outlives this call.
+        let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+        let (ours, theirs) = (rfs::fstat(&fd)?, rfs::fstat(stdin)?);
+        if ours.st_rdev != theirs.st_rdev || ours.st_ino != theirs.st_ino {
+            return Err(io::Error::other(format!(
+                "the terminal {} is not the one on stdin",
+                path.display()
+            )));
+        }
+        target(path, fd).map(Some)
     }
 
     fn pivot_root(&mut self, new_root: &Path) -> io::Result<()> {

@@ -399,7 +399,9 @@ impl Spawner for RealSpawner {
             // SAFETY: see above; every pointer outlives the exec.
             unsafe {
                 if foreground {
-                    // Signals are still blocked, so tcsetpgrp from the background is allowed.
+                    // We are not the terminal's foreground group yet: tcsetpgrp from the
+                    // background raises SIGTTOU unless it is ignored (reset right below).
+                    libc::signal(libc::SIGTTOU, libc::SIG_IGN);
                     libc::setpgid(0, 0);
                     libc::tcsetpgrp(0, libc::getpid());
                 }
