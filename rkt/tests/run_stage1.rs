@@ -71,26 +71,24 @@ fn every_way_to_choose_a_stage1() {
 }
 
 #[test]
-fn no_stage1_anywhere_is_a_clear_error() {
+fn a_missing_configured_stage1_is_a_clear_error() {
+    // (With no stage1 at all the error lists where it looked; the unit tests cover that, as
+    // this binary has the default stage1 built in.)
     let env = TestEnv::new();
     let app = app_image(&env.work(), "hello").display().to_string();
-    // An empty stage1 images dir, so the installation's default is not found either.
-    let images = env.work().join("none");
-    fs::create_dir_all(&images).unwrap();
+    let missing = env.work().join("gone/stage1.aci");
     write_config(
         &env,
-        "paths.d",
-        serde_json::json!({"rktKind": "paths", "rktVersion": "v1",
-                           "stage1-images": images.display().to_string()}),
+        "stage1.d",
+        serde_json::json!({"rktKind": "stage1", "rktVersion": "v1",
+                           "name": "example.com/not-in-store", "version": "1",
+                           "location": missing.display().to_string()}),
     );
     let err = env
         .rkt(&["prepare", "--insecure-options=image", &app])
         .failed()
         .to_string();
-    assert!(
-        err.contains("no stage1 image") && err.contains("--stage1-path"),
-        "{err}"
-    );
+    assert!(err.contains(&missing.display().to_string()), "{err}");
     // Nothing was laid out: stage1 is chosen before any pod exists.
     let pods = env.data_dir().join("pods/prepare");
     assert!(fs::read_dir(&pods).map_or(true, |d| d.count() == 0));
