@@ -185,8 +185,23 @@ fn mount_app_root(ctx: &PodContext, app: &AppContext, sys: &mut dyn MountSys) ->
         }
         data.push_str(&format!("{key}={s}"));
     }
-    sys.mount_fs("overlay", "overlay", &target, MountFlags::empty(), &data)
-        .map_err(sys_err("mount the overlay on", root))
+    // `volatile`: the upper dir is never synced. A pod does not survive a host crash (gc
+    // removes it), and without it every pod exit pays a syncfs of the whole host filesystem
+    // (50-250 ms measured here). Kernels before 5.10 refuse the option: mount without.
+    let volatile = format!("{data},volatile");
+    match sys.mount_fs(
+        "overlay",
+        "overlay",
+        &target,
+        MountFlags::empty(),
+        &volatile,
+    ) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            sys.mount_fs("overlay", "overlay", &target, MountFlags::empty(), &data)
+        }
+        other => other,
+    }
+    .map_err(sys_err("mount the overlay on", root))
 }
 
 /// Then: `pivot_root` into `ctx.stage1_root` (old root detached), so afterwards `/` is the

@@ -1,5 +1,8 @@
 //! The lifecycle transitions: each a `rename(2)` between state folders, checked against the
-//! pod's state and lock first, and made durable by syncing both folders.
+//! pod's state and lock first. Only `prepared` is made durable (both folders fsynced): it is
+//! the one state a user comes back to after a reboot. Every other state is either held by a
+//! live process (a crash ends it anyway) or garbage that gc re-marks, so `rkt run` pays no
+//! fsync for its transitions.
 
 use std::fs;
 use std::io;
@@ -17,8 +20,13 @@ impl Pod {
         }
     }
 
-    /// rename(2) to another folder, then fsync both folders so the move survives a crash.
+    /// rename(2) to another folder; with `durable`, fsync both folders so the move survives a
+    /// crash.
     fn move_to(&mut self, to: PodDir) -> Result<()> {
+        self.move_to_with(to, false)
+    }
+
+    fn move_to_with(&mut self, to: PodDir, durable: bool) -> Result<()> {
         let from_dir = self.dir;
         let from = self.path();
         let dest = self.path_in(to);
@@ -31,6 +39,9 @@ impl Pod {
             return Err(io_err("rename", from)(e));
         }
         self.dir = to;
+        if !durable {
+            return Ok(());
+        }
         for d in [to, from_dir] {
             let p = self.root.join(d.name());
             fsutil::sync_dir(&p).map_err(io_err("sync", p))?;
@@ -51,7 +62,7 @@ impl Pod {
         if self.dir != PodDir::Prepare || !self.holds_exclusive() {
             return Err(self.wrong_state("finish preparing", "preparing under our lock"));
         }
-        self.move_to(PodDir::Prepared)?;
+        self.move_to_with(PodDir::Prepared, true)?;
         self.unlock()
     }
 

@@ -11,6 +11,9 @@ use aci::manifest::ImageManifest;
 use aci::types::ImageId;
 
 use super::info::now_nanos;
+
+/// How precisely [`Store::touch`] records the last use of an image.
+pub const TOUCH_PRECISION: std::time::Duration = std::time::Duration::from_secs(60);
 use super::{DIR_MODE, FILE_MODE, ImageInfo, Origin, Store, StoreError, sharded};
 use crate::fsutil::{self, FileLock, LockMode};
 
@@ -227,7 +230,16 @@ impl Store {
     }
 
     /// Record a use (pods and renders call this), for `image gc --grace-period`.
+    ///
+    /// Uses within [`TOUCH_PRECISION`] of the recorded one are not written again: the grace
+    /// periods this serves are hours, and each write costs an fsync on the start path.
     pub fn touch(&self, key: &str) -> Result<(), StoreError> {
+        let recent = |info: &ImageInfo| {
+            now_nanos().saturating_sub(info.last_used) < TOUCH_PRECISION.as_nanos()
+        };
+        if self.info(key)?.as_ref().is_some_and(recent) {
+            return Ok(());
+        }
         let _lock = self.lock("image", key, LockMode::Exclusive)?;
         if let Some(mut info) = self.info(key)? {
             info.last_used = now_nanos();

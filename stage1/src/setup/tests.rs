@@ -92,7 +92,7 @@ fn order_private_then_stage1_then_app() {
         &calls,
         &format!(
             "mount overlay overlay {ROOT} - lowerdir=/d/cas/tree/deps-sha512-aa/rootfs,\
-             upperdir={POD}/overlay/deps-sha512-aa/upper/web,workdir={POD}/overlay/deps-sha512-aa/work/web"
+             upperdir={POD}/overlay/deps-sha512-aa/upper/web,workdir={POD}/overlay/deps-sha512-aa/work/web,volatile"
         ),
     );
     let upper = pos(
