@@ -128,9 +128,6 @@ impl Env {
         let container_id = required("CNI_CONTAINERID")?;
         let ifname = required("CNI_IFNAME")?;
         let netns = var("CNI_NETNS").map(PathBuf::from);
-        if netns.is_none() && matches!(command, Command::Add | Command::Check) {
-            return Err(Error::MissingEnv("CNI_NETNS"));
-        }
         let args = var("CNI_ARGS").map(|a| parse_args(&a)).unwrap_or_default();
         let path = var("CNI_PATH")
             .map(|p| std::env::split_paths(&p).collect())

@@ -48,18 +48,8 @@ impl PluginError {
 pub fn main(name: &str) -> i32 {
     let mut raw = Vec::new();
     let env = Env::from_process();
-    let wants_stdin = !matches!(
-        env,
-        Ok(Env {
-            command: Command::Version,
-            ..
-        })
-    );
-    let read = if wants_stdin {
-        std::io::stdin().read_to_end(&mut raw).map(|_| ())
-    } else {
-        Ok(())
-    };
+    // VERSION gets a conf too; reading it keeps the runtime's write from failing.
+    let read = std::io::stdin().read_to_end(&mut raw).map(|_| ());
     let version = serde_json::from_slice::<serde_json::Value>(&raw)
         .ok()
         .and_then(|v| v.get("cniVersion")?.as_str().map(str::to_string))
@@ -68,7 +58,7 @@ pub fn main(name: &str) -> i32 {
     let outcome = match (env, read) {
         (Err(e), _) => Err(e.into()),
         (Ok(_), Err(e)) => Err(cni::Error::Stdin(e).into()),
-        (Ok(env), Ok(())) => run(name, &env, &raw, &version),
+        (Ok(env), Ok(())) => run(name, &env, &raw),
     };
     let (text, code) = match outcome {
         Ok(Some(v)) => (v.to_string(), 0),
@@ -90,18 +80,14 @@ pub fn main(name: &str) -> i32 {
     code
 }
 
-fn run(
-    name: &str,
-    env: &Env,
-    raw: &[u8],
-    version: &str,
-) -> Result<Option<serde_json::Value>, PluginError> {
+fn run(name: &str, env: &Env, raw: &[u8]) -> Result<Option<serde_json::Value>, PluginError> {
     if !PLUGINS.contains(&name) {
         return Err(PluginError::Unknown(name.into()));
     }
+    // Like the reference plugins: VERSION answers in the newest version we speak.
     if env.command == Command::Version {
         return Ok(Some(serde_json::json!({
-            "cniVersion": version,
+            "cniVersion": "1.0.0",
             "supportedVersions": cni::SUPPORTED_VERSIONS,
         })));
     }

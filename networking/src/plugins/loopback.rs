@@ -29,10 +29,10 @@ pub async fn add(env: &Env, conf: &NetConf) -> Result<CniResult, PluginError> {
 }
 
 pub async fn del(env: &Env) -> Result<(), PluginError> {
-    if let Some(ns) = env.netns.as_deref().filter(|p| cni::exists(p)) {
-        if let Ok(nl) = Netlink::in_netns(ns) {
-            nl.set_down("lo").await?;
-        }
+    if let Some(ns) = env.netns.as_deref().filter(|p| cni::exists(p))
+        && let Ok(nl) = Netlink::in_netns(ns)
+    {
+        nl.set_down("lo").await?;
     }
     Ok(())
 }

@@ -218,13 +218,31 @@ impl Netlink {
 
     /// Adds `addr` to `name`; an address already present is fine.
     pub async fn add_addr(&self, name: &str, addr: Ipv4Net) -> Result<(), Error> {
+        self.add_addr_with(name, addr, false).await
+    }
+
+    /// Adds `addr` to `name` without the kernel's route to its subnet (the caller routes it).
+    pub async fn add_addr_no_prefix_route(&self, name: &str, addr: Ipv4Net) -> Result<(), Error> {
+        self.add_addr_with(name, addr, true).await
+    }
+
+    async fn add_addr_with(
+        &self,
+        name: &str,
+        addr: Ipv4Net,
+        no_prefix_route: bool,
+    ) -> Result<(), Error> {
+        use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
         let idx = self.index(name).await?;
-        let r = self
+        let mut request = self
             .handle
             .address()
-            .add(idx, addr.addr.into(), addr.prefix)
-            .execute()
-            .await;
+            .add(idx, addr.addr.into(), addr.prefix);
+        if no_prefix_route {
+            let attrs = &mut request.message_mut().attributes;
+            attrs.push(AddressAttribute::Flags(AddressFlags::Noprefixroute));
+        }
+        let r = request.execute().await;
         match r {
             Err(rtnetlink::Error::NetlinkError(m)) if -m.raw_code() == libc::EEXIST => Ok(()),
             r => r.map_err(req("adding address", format!("{addr} to {name}"))),

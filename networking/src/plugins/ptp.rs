@@ -1,6 +1,6 @@
 //! `ptp`: a veth pair per container, routed (not bridged) by the host.
 //!
-//! Container: the leased IP as /32, an on-link route to the gateway (the host end's address),
+//! Container: the leased IP with its prefix but no on-link subnet route, an on-link route to the gateway (the host end's address),
 //! the subnet and the IPAM routes through it. Host: the gateway IP /32 on the host end and an
 //! on-link /32 route to the container. `ipMasq` adds the NAT chain.
 
@@ -60,14 +60,7 @@ async fn configure(
         prefix: ip.prefix,
     };
 
-    cont.add_addr(
-        &env.ifname,
-        Ipv4Net {
-            addr: ip.addr,
-            prefix: 32,
-        },
-    )
-    .await?;
+    cont.add_addr_no_prefix_route(&env.ifname, ip).await?;
     cont.add_route(gw32, None, &env.ifname).await?;
     if ip.prefix < 32 {
         cont.add_route(subnet, Some(gw), &env.ifname).await?;

@@ -178,22 +178,20 @@ pub async fn check(env: &Env, conf: &NetConf, raw: &[u8]) -> Result<(), PluginEr
         .ok_or(cni::Error::MissingEnv("CNI_NETNS"))?;
     let cont = Netlink::in_netns(ns)?;
     let addrs = cont.addrs(&env.ifname).await?;
-    if let Some(prev) = conf
+    let prev = conf
         .prev_result
         .as_ref()
-        .and_then(|v| serde_json::from_value::<CniResult>(v.clone()).ok())
+        .and_then(|v| serde_json::from_value::<CniResult>(v.clone()).ok());
+    if let Some((ip, _)) = prev.and_then(|p| p.first_v4())
+        && !addrs.iter().any(|a| a.addr == ip.addr)
     {
-        if let Some((ip, _)) = prev.first_v4() {
-            if !addrs.iter().any(|a| a.addr == ip.addr) {
-                return Err(cni::Error::Config(format!(
-                    "{} in {} lacks address {}",
-                    env.ifname,
-                    ns.display(),
-                    ip.addr
-                ))
-                .into());
-            }
-        }
+        let msg = format!(
+            "{} in {} lacks address {}",
+            env.ifname,
+            ns.display(),
+            ip.addr
+        );
+        return Err(cni::Error::Config(msg).into());
     }
     let kind = conf.ipam_type()?;
     cni::delegate(env, &kind, "CHECK", raw)?;
