@@ -4,6 +4,8 @@ CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 # Debian packages the build and the tests need (see `make deps`).
 DEB_PACKAGES := appc-spec gnupg xz-utils bzip2 gzip pkg-config libssl-dev crun runc
+# Networking: NAT for our CNI plugins, ping for their tests, the reference plugins to compare with.
+DEB_PACKAGES += iptables iputils-ping containernetworking-plugins
 
 # Static binaries that run inside pods (stage1, stage2, the test probe): glibc linked
 # statically, so the stage1 image needs no libraries; without debug info, as they are copied into
@@ -33,7 +35,7 @@ build: stage1 ## Release build of the whole workspace; rkt embeds the stage1 ima
 	$(CARGO) build --release --workspace
 
 static: ## Static binaries that run inside pods, and the image packer (into $(STATIC_DIR))
-	$(STATIC_CARGO) -p stage1 --bin rkt-stage1 -p functional-tests --bin inspect --bin mkimage
+	$(STATIC_CARGO) -p stage1 --bin rkt-stage1 -p functional-tests --bin inspect --bin mkimage -p networking --bin rkt-net-plugin
 
 stage1: static ## The stage1 image: $(STAGE1_ACI)
 	$(STATIC_DIR)/mkimage stage1 --bin $(STATIC_DIR)/rkt-stage1 --out $(STAGE1_ACI)

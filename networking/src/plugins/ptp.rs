@@ -1,0 +1,104 @@
+//! `ptp`: a veth pair per container, routed (not bridged) by the host.
+//!
+//! Container: the leased IP with its prefix but no on-link subnet route, an on-link route to the gateway (the host end's address),
+//! the subnet and the IPAM routes through it. Host: the gateway IP /32 on the host end and an
+//! on-link /32 route to the container. `ipMasq` adds the NAT chain.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::cni::{self, CniResult, Env, IpConfig, Ipv4Net, NetConf};
+use super::dispatch::PluginError;
+use super::iptables;
+use super::netlink::Netlink;
+use super::veth;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PtpConf {
+    #[serde(default, rename = "ipMasq")]
+    pub ip_masq: bool,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+}
+
+pub async fn add(env: &Env, conf: &NetConf, raw: &[u8]) -> Result<CniResult, PluginError> {
+    let pc: PtpConf = serde_json::from_slice(raw).map_err(cni::Error::Decode)?;
+    let netns = env
+        .netns
+        .as_deref()
+        .ok_or(cni::Error::MissingEnv("CNI_NETNS"))?;
+    let lease = veth::ipam_add(env, conf, raw)?;
+    match configure(env, conf, &pc, netns, &lease).await {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            if let Err(c) = veth::del(env, conf, raw, pc.ip_masq).await {
+                eprintln!("cleaning up after a failed ADD: {c}");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn configure(
+    env: &Env,
+    conf: &NetConf,
+    pc: &PtpConf,
+    netns: &Path,
+    lease: &veth::Lease,
+) -> Result<CniResult, PluginError> {
+    let host = Netlink::current()?;
+    let cont = Netlink::in_netns(netns)?;
+    let host_name = veth::make_pair(&host, &cont, env, netns, pc.mtu).await?;
+    let (ip, gw) = (lease.ip, lease.gateway);
+    let gw32 = Ipv4Net {
+        addr: gw,
+        prefix: 32,
+    };
+    let subnet = Ipv4Net {
+        addr: ip.network(),
+        prefix: ip.prefix,
+    };
+
+    cont.add_addr_no_prefix_route(&env.ifname, ip).await?;
+    cont.add_route(gw32, None, &env.ifname).await?;
+    if ip.prefix < 32 {
+        cont.add_route(subnet, Some(gw), &env.ifname).await?;
+    }
+    veth::add_ipam_routes(&cont, &env.ifname, &lease.result, gw).await?;
+
+    host.add_addr(&host_name, gw32).await?;
+    host.add_route(
+        Ipv4Net {
+            addr: ip.addr,
+            prefix: 32,
+        },
+        None,
+        &host_name,
+    )
+    .await?;
+    veth::enable_forwarding()?;
+    if pc.ip_masq {
+        let chain = iptables::chain_name(&conf.name, &env.container_id);
+        iptables::add_masquerade(&chain, ip.addr, subnet, &veth::masq_comment(conf, env))?;
+    }
+
+    let interfaces = veth::interfaces(&host, &cont, &host_name, env, netns).await?;
+    Ok(CniResult {
+        cni_version: conf.cni_version.clone(),
+        interfaces,
+        ips: vec![IpConfig {
+            version: None,
+            address: ip.to_string(),
+            gateway: Some(gw.into()),
+            interface: Some(1),
+        }],
+        routes: lease.result.routes.clone(),
+        dns: lease.result.dns.clone(),
+    })
+}
+
+pub async fn del(env: &Env, conf: &NetConf, raw: &[u8]) -> Result<(), PluginError> {
+    let pc: PtpConf = serde_json::from_slice(raw).map_err(cni::Error::Decode)?;
+    veth::del(env, conf, raw, pc.ip_masq).await
+}

@@ -1,0 +1,199 @@
+//! What ptp and bridge share: the veth pair into the container's netns, addresses and routes
+//! inside it, IPAM delegation with clean-up, forwarding, and DEL.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::cni::{self, CniResult, Env, Interface, Ipv4Net, NetConf};
+use super::dispatch::PluginError;
+use super::iptables;
+use super::netlink::Netlink;
+
+/// `veth` and 8 hex digits of a hash of container and interface: stable, so DEL finds it.
+pub fn host_veth_name(container_id: &str, ifname: &str) -> String {
+    let h = Sha256::digest(format!("{container_id}\0{ifname}").as_bytes());
+    format!("veth{}", &hex::encode(h)[..8])
+}
+
+/// The container end's name until it is moved and renamed (unique on the host).
+fn temp_peer_name(container_id: &str, ifname: &str) -> String {
+    let h = Sha256::digest(format!("peer\0{container_id}\0{ifname}").as_bytes());
+    format!("rkp{}", &hex::encode(h)[..8])
+}
+
+/// The address an IPAM result gave: the IP with its subnet prefix, and the gateway.
+pub struct Lease {
+    pub ip: Ipv4Net,
+    pub gateway: Ipv4Addr,
+    pub result: CniResult,
+}
+
+/// Runs IPAM ADD and takes its first IPv4 address, which must come with a gateway.
+pub fn ipam_add(env: &Env, conf: &NetConf, raw: &[u8]) -> Result<Lease, PluginError> {
+    let kind = conf.ipam_type()?;
+    let result = cni::delegate(env, &kind, "ADD", raw)?.unwrap_or_default();
+    let Some((ip, Some(gateway))) = result.first_v4() else {
+        ipam_del_quietly(env, conf, raw);
+        return Err(cni::Error::Config(format!(
+            "IPAM {kind} returned no IPv4 address with a gateway"
+        ))
+        .into());
+    };
+    Ok(Lease {
+        ip,
+        gateway,
+        result,
+    })
+}
+
+pub fn ipam_del(env: &Env, conf: &NetConf, raw: &[u8]) -> Result<(), PluginError> {
+    let kind = conf.ipam_type()?;
+    cni::delegate(env, &kind, "DEL", raw)?;
+    Ok(())
+}
+
+/// Frees the lease after a failed ADD; the ADD's own error is the one reported.
+pub fn ipam_del_quietly(env: &Env, conf: &NetConf, raw: &[u8]) {
+    if let Err(e) = ipam_del(env, conf, raw) {
+        eprintln!("cleaning up after a failed ADD: {e}");
+    }
+}
+
+/// Creates the pair, moves the peer into the netns as `ifname` and brings both ends up.
+/// Returns the host end's name.
+pub async fn make_pair(
+    host: &Netlink,
+    cont: &Netlink,
+    env: &Env,
+    netns: &Path,
+    mtu: Option<u32>,
+) -> Result<String, PluginError> {
+    if cont.link(&env.ifname).await?.is_some() {
+        return Err(cni::Error::Config(format!(
+            "interface {} already exists in {}",
+            env.ifname,
+            netns.display()
+        ))
+        .into());
+    }
+    let host_name = host_veth_name(&env.container_id, &env.ifname);
+    let peer = temp_peer_name(&env.container_id, &env.ifname);
+    // Leftovers of an earlier failed ADD with the same ids.
+    host.del_link(&host_name).await?;
+    host.del_link(&peer).await?;
+    host.add_veth(&host_name, &peer, mtu).await?;
+    if let Err(e) = host.move_to_netns(&peer, netns, &env.ifname).await {
+        let _ = host.del_link(&host_name).await;
+        return Err(e.into());
+    }
+    cont.set_up(&env.ifname, None).await?;
+    host.set_up(&host_name, None).await?;
+    Ok(host_name)
+}
+
+/// The CNI interface entries for the host end and the container end.
+pub async fn interfaces(
+    host: &Netlink,
+    cont: &Netlink,
+    host_name: &str,
+    env: &Env,
+    netns: &Path,
+) -> Result<Vec<Interface>, PluginError> {
+    Ok(vec![
+        Interface {
+            name: host_name.into(),
+            mac: host.mac(host_name).await?,
+            sandbox: String::new(),
+        },
+        Interface {
+            name: env.ifname.clone(),
+            mac: cont.mac(&env.ifname).await?,
+            sandbox: netns.to_string_lossy().into_owned(),
+        },
+    ])
+}
+
+/// The IPAM result's routes inside the container, through `gateway` unless they name one.
+pub async fn add_ipam_routes(
+    cont: &Netlink,
+    ifname: &str,
+    result: &CniResult,
+    gateway: Ipv4Addr,
+) -> Result<(), PluginError> {
+    for r in &result.routes {
+        let Ok(dst) = r.dst.parse::<Ipv4Net>() else {
+            continue;
+        };
+        let gw = match r.gw {
+            Some(IpAddr::V4(g)) => g,
+            _ => gateway,
+        };
+        cont.add_route(dst, Some(gw), ifname).await?;
+    }
+    Ok(())
+}
+
+pub fn enable_forwarding() -> Result<(), PluginError> {
+    let path = "/proc/sys/net/ipv4/ip_forward";
+    std::fs::write(path, "1").map_err(|source| PluginError::Sysctl {
+        path: path.into(),
+        source,
+    })
+}
+
+pub fn masq_comment(conf: &NetConf, env: &Env) -> String {
+    format!("name: {} id: {}", conf.name, env.container_id)
+}
+
+/// DEL for both ptp and bridge: the container end (or the host end if the netns is gone),
+/// the NAT chain, then the lease. Nothing missing is an error.
+pub async fn del(env: &Env, conf: &NetConf, raw: &[u8], ip_masq: bool) -> Result<(), PluginError> {
+    let host = Netlink::current()?;
+    if let Some(ns) = env.netns.as_deref().filter(|p| cni::exists(p)) {
+        match Netlink::in_netns(ns) {
+            Ok(cont) => {
+                cont.del_link(&env.ifname).await?;
+            }
+            Err(e) => eprintln!(
+                "netns {} unusable, removing the host end only: {e}",
+                ns.display()
+            ),
+        }
+    }
+    host.del_link(&host_veth_name(&env.container_id, &env.ifname))
+        .await?;
+    if ip_masq {
+        iptables::del_masquerade(&iptables::chain_name(&conf.name, &env.container_id))?;
+    }
+    ipam_del(env, conf, raw)
+}
+
+/// CHECK for both: the container interface exists and carries the leased address.
+pub async fn check(env: &Env, conf: &NetConf, raw: &[u8]) -> Result<(), PluginError> {
+    let ns = env
+        .netns
+        .as_deref()
+        .ok_or(cni::Error::MissingEnv("CNI_NETNS"))?;
+    let cont = Netlink::in_netns(ns)?;
+    let addrs = cont.addrs(&env.ifname).await?;
+    let prev = conf
+        .prev_result
+        .as_ref()
+        .and_then(|v| serde_json::from_value::<CniResult>(v.clone()).ok());
+    if let Some((ip, _)) = prev.and_then(|p| p.first_v4())
+        && !addrs.iter().any(|a| a.addr == ip.addr)
+    {
+        let msg = format!(
+            "{} in {} lacks address {}",
+            env.ifname,
+            ns.display(),
+            ip.addr
+        );
+        return Err(cni::Error::Config(msg).into());
+    }
+    let kind = conf.ipam_type()?;
+    cni::delegate(env, &kind, "CHECK", raw)?;
+    Ok(())
+}
