@@ -38,7 +38,7 @@ static: ## Static binaries that run inside pods, and the image packer (into $(ST
 	$(STATIC_CARGO) -p stage1 --bin rkt-stage1 -p functional-tests --bin inspect --bin mkimage -p networking --bin rkt-net-plugin
 
 stage1: static ## The stage1 image: $(STAGE1_ACI)
-	$(STATIC_DIR)/mkimage stage1 --bin $(STATIC_DIR)/rkt-stage1 --out $(STAGE1_ACI)
+	$(STATIC_DIR)/mkimage stage1 --bin $(STATIC_DIR)/rkt-stage1 --net-plugin $(STATIC_DIR)/rkt-net-plugin --out $(STAGE1_ACI)
 
 test: stage1 fmt-check clippy unit ## rustfmt check, clippy (warnings are errors), every test (as root)
 

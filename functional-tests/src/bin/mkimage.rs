@@ -2,6 +2,7 @@
 //! fixed mtimes, gzip without a time stamp).
 //!
 //!   mkimage stage1 --bin RKT_STAGE1 --out STAGE1.aci [--name N] [--version V]
+//!                  [--net-plugin RKT_NET_PLUGIN]
 //!   mkimage demo --inspect INSPECT --out DEMO.aci
 //!   mkimage inspect --inspect INSPECT --out X.aci --name N [-- PROBE-ARGS…]
 //!
@@ -20,6 +21,7 @@ struct Opts {
     name: Option<String>,
     version: String,
     probe_args: Vec<String>,
+    net_plugin: Option<PathBuf>,
 }
 
 fn main() {
@@ -39,11 +41,19 @@ fn run() -> Result<()> {
     let out = opts.out.context("--out PATH is required")?;
     let bytes = std::fs::read(&bin).with_context(|| format!("reading {}", bin.display()))?;
     let image = match what.as_str() {
-        "stage1" => stage1_image(
-            &bytes,
-            opts.name.as_deref().unwrap_or(STAGE1_NAME),
-            &opts.version,
-        ),
+        "stage1" => {
+            let mut b = stage1_image(
+                &bytes,
+                opts.name.as_deref().unwrap_or(STAGE1_NAME),
+                &opts.version,
+            );
+            if let Some(plugin) = &opts.net_plugin {
+                let plugin_bytes = std::fs::read(plugin)
+                    .with_context(|| format!("reading {}", plugin.display()))?;
+                add_net_plugins(&mut b, &plugin_bytes);
+            }
+            b
+        }
         "demo" => demo().builder(&bytes),
         "inspect" => {
             let name = opts.name.context("inspect images need --name")?;
@@ -76,6 +86,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         name: None,
         version: env!("CARGO_PKG_VERSION").to_string(),
         probe_args: Vec::new(),
+        net_plugin: None,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -93,10 +104,27 @@ fn parse(args: &[String]) -> Result<Opts> {
                 break;
             }
             "--version" => o.version = value()?,
+            "--net-plugin" => o.net_plugin = Some(value()?.into()),
             _ => bail!("unknown argument {flag:?}"),
         }
     }
     Ok(o)
+}
+
+/// Where the stage1 image keeps our CNI plugins (one multi-call binary; the built-in network
+/// confs are compiled into stage1 itself).
+const NET_PLUGIN_DIR: &str = "usr/lib/rkt/plugins/net";
+
+fn add_net_plugins(b: &mut functional_tests::image::ImageBuilder, binary: &[u8]) {
+    b.file(
+        &format!("{NET_PLUGIN_DIR}/rkt-net-plugin"),
+        binary,
+        0o755,
+        (0, 0),
+    );
+    for plugin in ["ptp", "bridge", "host-local", "loopback"] {
+        b.symlink(&format!("{NET_PLUGIN_DIR}/{plugin}"), "rkt-net-plugin");
+    }
 }
 
 /// `make run`'s demo: the probe greets, shows who and where it is, and exits 0.
