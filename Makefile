@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 # Debian packages the build and the tests need (see `make deps`).
-DEB_PACKAGES := appc-spec gnupg xz-utils bzip2 gzip pkg-config libssl-dev crun runc
+DEB_PACKAGES := appc-spec gnupg xz-utils bzip2 gzip pkg-config libssl-dev crun runc containernetworking-plugins iptables
 
 # Static binaries that run inside pods (stage1, stage2, the test probe): glibc linked
 # statically, so the stage1 image needs no libraries; without debug info, as they are copied into

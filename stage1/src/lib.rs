@@ -76,6 +76,7 @@ pub mod context;
 pub mod enter;
 pub mod gc;
 pub mod init;
+pub mod net;
 pub mod ns;
 pub mod setup;
 pub mod status;
