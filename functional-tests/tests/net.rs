@@ -35,6 +35,7 @@ fn user_network(ctx: &RktCtx, name: &str, subnet: &str) -> PathBuf {
         "name": name,
         "type": "ptp",
         "ipMasq": false,
+        "dns": {"nameservers": ["10.213.0.53"], "search": ["ft.example"]},
         "ipam": {"type": "host-local", "subnet": subnet, "dataDir": leases.display().to_string()}
     });
     std::fs::write(net_d.join(format!("10-{name}.conf")), conf.to_string()).unwrap();
@@ -61,7 +62,7 @@ fn nat_rules() -> String {
 }
 
 /// Lease files (named by IP) left in the host-local dir of `net`.
-fn leases(dir: &Path, net: &str) -> Vec<String> {
+fn lease_files(dir: &Path, net: &str) -> Vec<String> {
     std::fs::read_dir(dir.join(net))
         .into_iter()
         .flatten()
@@ -77,7 +78,7 @@ fn assert_clean(uuid: &str, veth: &str, lease_dir: &Path, net: &str) {
     assert!(!Path::new(&netns).exists(), "{netns} left behind");
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(&netns), "netns still mounted");
-    assert!(leases(lease_dir, net).is_empty(), "leases left");
+    assert!(lease_files(lease_dir, net).is_empty(), "leases left");
     assert!(
         !host_links().contains(&format!(" {veth}@")),
         "veth {veth} left behind"
@@ -118,6 +119,8 @@ fn a_pod_on_a_user_network_gets_an_address_and_gc_releases_it() {
     let ip = out.get("IPV4_eth0");
     assert!(ip.starts_with("10.213.1."), "{stdout}");
     assert_eq!(out.get("IPV4_lo"), "127.0.0.1", "lo is up: {stdout}");
+    // The CNI result's DNS becomes the app's resolv.conf.
+    assert!(stdout.contains("READ=nameserver 10.213.0.53\nsearch ft.example"), "{stdout}");
     let pod_dir = ctx.pod_dir(&uuid).unwrap();
     assert_eq!(
         std::fs::read_to_string(pod_dir.join("netns")).unwrap(),
@@ -135,7 +138,7 @@ fn a_pod_on_a_user_network_gets_an_address_and_gc_releases_it() {
         host_links().contains(&format!(" {veth}@")),
         "{veth} before gc"
     );
-    assert_eq!(leases(&leases, "ftnet1"), [ip.to_string()]);
+    assert_eq!(lease_files(&leases, "ftnet1"), [ip.to_string()]);
     ctx.rkt(&["gc", "--grace-period=0s"]).ok();
     assert_eq!(ctx.pod_dir(&uuid), None);
     assert_clean(&uuid, &veth, &leases, "ftnet1");

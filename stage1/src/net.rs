@@ -395,8 +395,14 @@ pub fn teardown(pod_dir: &Path, uuid: &str, local_config: &Path, debug: bool) ->
         Ok(nets) => {
             for (net, prev) in nets.iter().rev() {
                 crate::debug!("pod {uuid}: CNI DEL {} ({})", net.conf.name, net.if_name);
-                if let Err(e) = run.del(net, prev.as_ref()) {
-                    problems.push(e.to_string());
+                match run.del(net, prev.as_ref()) {
+                    // Done with it: a later gc does not DEL (or look for its plugin) again.
+                    Ok(()) => {
+                        if let Some(f) = &net.conf.file {
+                            let _ = std::fs::remove_file(f);
+                        }
+                    }
+                    Err(e) => problems.push(e.to_string()),
                 }
             }
         }
