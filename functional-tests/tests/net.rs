@@ -120,7 +120,10 @@ fn a_pod_on_a_user_network_gets_an_address_and_gc_releases_it() {
     assert!(ip.starts_with("10.213.1."), "{stdout}");
     assert_eq!(out.get("IPV4_lo"), "127.0.0.1", "lo is up: {stdout}");
     // The CNI result's DNS becomes the app's resolv.conf.
-    assert!(stdout.contains("READ=nameserver 10.213.0.53\nsearch ft.example"), "{stdout}");
+    assert!(
+        stdout.contains("READ=nameserver 10.213.0.53\nsearch ft.example"),
+        "{stdout}"
+    );
     let pod_dir = ctx.pod_dir(&uuid).unwrap();
     assert_eq!(
         std::fs::read_to_string(pod_dir.join("netns")).unwrap(),
@@ -205,4 +208,27 @@ fn list_status_and_port_forwarding_from_localhost() {
     ctx.rkt(&["gc", "--grace-period=0s"]).ok();
     assert_eq!(ctx.pod_dir(&uuid), None);
     assert_clean(&uuid, &veth, &leases, "ftnet2");
+}
+
+#[test]
+fn a_failed_start_undoes_the_networks_already_added() {
+    let ctx = RktCtx::new();
+    let leases = user_network(&ctx, "ftnet4", "10.213.4.0/24");
+    let net_d = ctx.local_config().join("net.d");
+    // A second network whose plugin always fails, sorted after the good one.
+    std::os::unix::fs::symlink("/bin/false", net_d.join("failer")).unwrap();
+    let bad = json!({"cniVersion": "0.4.0", "name": "ftbad", "type": "failer"});
+    std::fs::write(net_d.join("20-ftbad.conf"), bad.to_string()).unwrap();
+    let img = InspectImage::new("rkt-rs.dev/ft/net4").build(&ctx.work());
+    let uuid_file = ctx.work().join("uuid");
+    let save = format!("--uuid-file-save={}", uuid_file.display());
+    let out = ctx.run(&["--net=ftbad,ftnet4", save.as_str(), img.to_str().unwrap()]);
+    assert_eq!(out.code, 254, "{out:#?}");
+    assert!(out.stderr.contains("network ftbad: CNI plugin"), "{out:#?}");
+    let uuid = uuid_of(&ctx, &uuid_file);
+    assert!(!Path::new(&format!("/run/rkt/netns/rkt-{uuid}")).exists());
+    assert!(
+        lease_files(&leases, "ftnet4").is_empty(),
+        "the good network's lease was freed"
+    );
 }

@@ -321,14 +321,14 @@ impl Runner {
 /// A plugin failure in one line: the CNI error object's `msg` (+ `details`), else stderr,
 /// else the exit status.
 fn failure_message(stdout: &[u8], stderr: &[u8], status: std::process::ExitStatus) -> String {
-    if let Ok(v) = serde_json::from_slice::<Value>(stdout) {
-        if let Some(msg) = v.get("msg").and_then(Value::as_str) {
-            let code = v.get("code").and_then(Value::as_u64).unwrap_or(0);
-            return match v.get("details").and_then(Value::as_str) {
-                Some(d) if !d.is_empty() => format!("{msg}: {d} (CNI error {code})"),
-                _ => format!("{msg} (CNI error {code})"),
-            };
-        }
+    if let Ok(v) = serde_json::from_slice::<Value>(stdout)
+        && let Some(msg) = v.get("msg").and_then(Value::as_str)
+    {
+        let code = v.get("code").and_then(Value::as_u64).unwrap_or(0);
+        return match v.get("details").and_then(Value::as_str) {
+            Some(d) if !d.is_empty() => format!("{msg}: {d} (CNI error {code})"),
+            _ => format!("{msg} (CNI error {code})"),
+        };
     }
     let err = String::from_utf8_lossy(stderr);
     let err = err.trim();

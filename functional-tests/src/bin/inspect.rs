@@ -363,10 +363,9 @@ fn serve_tcp(port: u16, content: &str) -> Result<(), String> {
         .map_err(|e| format!("listening on port {port}: {e}"))?;
     println!("LISTENING={port}");
     let _ = io::stdout().flush();
-    for conn in listener.incoming() {
-        if let Ok(mut c) = conn {
-            let _ = c.write_all(content.as_bytes());
-        }
+    // A failed accept (a client that went away) is skipped; the server keeps serving.
+    for mut c in listener.incoming().flatten() {
+        let _ = c.write_all(content.as_bytes());
     }
     Ok(())
 }
