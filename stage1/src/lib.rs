@@ -62,7 +62,7 @@
 //!
 //! **Mounts:** all made inside the pod's own mount namespace (private propagation), none in
 //! the host's: when the pod's last process dies, the kernel drops them. `gc` only has to
-//! release what outlives the processes (later: networks and cgroups) and unmounts anything
+//! release what outlives the processes (networks; later cgroups) and unmounts anything
 //! left under the pod dir.
 //!
 //! **Exit status of `run`:** the pod's: with one app, its exit code; with several, the code of
