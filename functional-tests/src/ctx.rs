@@ -316,11 +316,14 @@ pub fn rkt_bin() -> PathBuf {
 }
 
 fn run_args<S: AsRef<OsStr>>(args: &[S]) -> Vec<std::ffi::OsString> {
-    let mut all: Vec<std::ffi::OsString> = vec![
-        "--insecure-options=image".into(),
-        "run".into(),
-        "--net=none".into(),
-    ];
+    let mut all: Vec<std::ffi::OsString> = vec!["--insecure-options=image".into(), "run".into()];
+    // `--net=none` unless the test picks the network itself.
+    if !args
+        .iter()
+        .any(|a| a.as_ref().to_string_lossy().starts_with("--net"))
+    {
+        all.push("--net=none".into());
+    }
     all.extend(args.iter().map(|s| s.as_ref().to_os_string()));
     all
 }

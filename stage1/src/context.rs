@@ -59,6 +59,9 @@ pub struct RunArgs {
     pub disable_paths: bool,
     pub disable_seccomp: bool,
     pub uuid: String,
+    /// Not a flag: the resolv.conf from the pod's CNI results (set by `init` after the
+    /// networks are up; used unless a `--dns` flag decides).
+    pub net_resolv_conf: Option<String>,
 }
 
 impl RunArgs {

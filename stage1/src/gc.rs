@@ -1,11 +1,11 @@
 //! The `gc` entrypoint (`[--debug] [--local-config=DIR] <uuid>`, cwd = the pod dir), run by
 //! stage0 on an exited pod before it deletes the directory.
 //!
-//! All pod mounts live in the pod's own mount namespace and die with it, so normally there is
-//! nothing to do. What this does: unmount (lazily, deepest first) anything still mounted under
-//! the pod dir in the caller's namespace, so that stage0 never deletes through a mount.
-//! Not yet: releasing networks (CNI DEL, issue 6) and removing the pod's cgroups (issue 7);
-//! both belong here once they exist.
+//! All pod mounts live in the pod's own mount namespace and die with it. What outlives the
+//! pod: its CNI networks, port forwards and pinned netns ([`crate::net::teardown`]: DEL in
+//! reverse with the confs copied into the pod dir), and anything still mounted under the pod
+//! dir in the caller's namespace (unmounted lazily, deepest first, so that stage0 never
+//! deletes through a mount). Not yet: the pod's cgroups (issue 7).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,8 @@ pub enum GcError {
         #[source]
         source: io::Error,
     },
+    #[error(transparent)]
+    Net(#[from] crate::net::NetError),
     #[error("pod {uuid}: cannot unmount {mount_point}")]
     Unmount {
         uuid: String,
@@ -29,25 +31,38 @@ pub enum GcError {
     },
 }
 
-/// Parses the command line; returns the pod UUID.
-pub fn parse_args(args: &[String]) -> Result<String, GcError> {
+/// The `gc` command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcArgs {
+    pub uuid: String,
+    pub local_config: Option<PathBuf>,
+}
+
+/// Parses the command line.
+pub fn parse_args(args: &[String]) -> Result<GcArgs, GcError> {
     let mut uuid = None;
+    let mut local_config = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--debug" | "--debug=true" => crate::status::set_debug(true),
             "--debug=false" => {}
             "--local-config" => {
-                it.next()
+                let v = it
+                    .next()
                     .ok_or_else(|| GcError::Usage("--local-config needs a value".into()))?;
+                local_config = Some(PathBuf::from(v));
             }
-            a if a.starts_with("--local-config=") => {}
+            a if a.starts_with("--local-config=") => {
+                local_config = Some(PathBuf::from(&a["--local-config=".len()..]));
+            }
             a if a.starts_with("--") => return Err(GcError::Usage(format!("unknown flag {a}"))),
             a if uuid.is_none() => uuid = Some(a.to_string()),
             a => return Err(GcError::Usage(format!("unexpected argument {a:?}"))),
         }
     }
-    uuid.ok_or_else(|| GcError::Usage("the pod UUID is missing".into()))
+    let uuid = uuid.ok_or_else(|| GcError::Usage("the pod UUID is missing".into()))?;
+    Ok(GcArgs { uuid, local_config })
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space, `\011`, `\012`, `\134`).
@@ -117,12 +132,21 @@ pub fn unmount_all(pod_dir: &Path, uuid: &str) -> Result<usize, GcError> {
 
 /// Runs `gc` in the pod dir `pod_dir`.
 pub fn main(args: &[String], pod_dir: &Path) -> Result<i32, GcError> {
-    let uuid = parse_args(args)?;
+    let GcArgs { uuid, local_config } = parse_args(args)?;
     let pod_dir = std::fs::canonicalize(pod_dir).map_err(|source| GcError::Read {
         path: pod_dir.to_path_buf(),
         source,
     })?;
+    let local_config = local_config.unwrap_or_else(|| crate::net::DEFAULT_LOCAL_CONFIG.into());
+    // Networks first: a failed DEL must not stop the unmounting, but is reported.
+    let net = crate::net::teardown(
+        &pod_dir,
+        &uuid,
+        &local_config,
+        crate::status::debug_enabled(),
+    );
     let n = unmount_all(&pod_dir, &uuid)?;
+    net?;
     crate::debug!("pod {uuid}: {n} mounts released");
     Ok(0)
 }
@@ -161,8 +185,16 @@ mod tests {
     #[test]
     fn args() {
         let s = |l: &[&str]| l.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(parse_args(&s(&["--local-config=/x", "u"])).unwrap(), "u");
-        assert_eq!(parse_args(&s(&["--local-config", "/x", "u"])).unwrap(), "u");
+        let want = GcArgs {
+            uuid: "u".into(),
+            local_config: Some("/x".into()),
+        };
+        assert_eq!(parse_args(&s(&["--local-config=/x", "u"])).unwrap(), want);
+        assert_eq!(
+            parse_args(&s(&["--local-config", "/x", "u"])).unwrap(),
+            want
+        );
+        assert_eq!(parse_args(&s(&["u"])).unwrap().local_config, None);
         assert!(parse_args(&s(&[])).is_err());
         assert!(parse_args(&s(&["--nope", "u"])).is_err());
     }

@@ -18,6 +18,7 @@ use aci::manifest::EventHandlerName;
 
 use crate::appspec::{self, AppSpecError, app_spec, handler_spec};
 use crate::context::{ContextError, PodContext, RunArgs};
+use crate::net::{self, NetError, PodNetwork};
 use crate::ns::{self, NetMode, NsError};
 use crate::setup::{self, RealMountSys, SetupError};
 use crate::status::{self, StatusError, write_atomic};
@@ -35,6 +36,8 @@ pub enum InitError {
     Setup(#[from] SetupError),
     #[error(transparent)]
     Status(#[from] StatusError),
+    #[error(transparent)]
+    Net(#[from] NetError),
     #[error("RKT_LOCK_FD {0}: stage0 must pass the pod lock's fd (run the pod with rkt)")]
     LockFd(String),
     #[error("cannot {what}")]
@@ -112,11 +115,19 @@ fn lock_fd() -> Result<i32, InitError> {
 pub fn main(argv: &[String]) -> Result<i32, InitError> {
     let args = RunArgs::parse(argv)?;
     status::set_debug(args.debug);
-    let net = NetMode::from_arg(&args.net)?;
+    let spec = networking::conf::NetSpec::parse(&args.net).map_err(NsError::from)?;
+    let net = NetMode::from_spec(&spec);
     let lock = lock_fd()?;
     let cwd = std::env::current_dir().map_err(sys_err("read the working directory"))?;
-    let ctx = PodContext::load(&cwd, args)?;
+    let mut ctx = PodContext::load(&cwd, args)?;
     let plan = PodPlan::new(&ctx)?;
+    // CNI plugins run now, from the host's namespaces, before the pod exists.
+    let pod_net = match net {
+        NetMode::Cni => Some(net::setup(&ctx, &spec)?),
+        NetMode::Host | NetMode::None => None,
+    };
+    let mut guard = NetGuard::new(&ctx, pod_net.is_some());
+    ctx.args.net_resolv_conf = pod_net.as_ref().and_then(|n| n.resolv_conf.clone());
     crate::debug!(
         "pod {} ({} apps), lock fd {lock}",
         ctx.args.uuid,
@@ -129,7 +140,8 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
     let child = ns::fork_into(flags)?;
     if child == 0 {
         drop((ready_r, go_w));
-        let code = match pod_main(&ctx, &plan, net, (ready_w, go_r)) {
+        guard.disarm(); // The host side owns the teardown.
+        let code = match pod_main(&ctx, &plan, pod_net.as_ref(), net, (ready_w, go_r)) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("stage1: {}", stage2::error_chain(&e));
@@ -139,7 +151,43 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
         std::process::exit(code);
     }
     drop((ready_w, go_r));
-    parent_main(&ctx, child, ready_r, go_w)
+    parent_main(&ctx, child, ready_r, go_w, &mut guard)
+}
+
+/// Tears the pod's networks down when dropped armed: a start that fails after the networks
+/// were added leaves nothing behind. Disarmed once the pod runs (then `gc` does it).
+struct NetGuard {
+    pod_dir: std::path::PathBuf,
+    uuid: String,
+    local_config: std::path::PathBuf,
+    debug: bool,
+    armed: bool,
+}
+
+impl NetGuard {
+    fn new(ctx: &PodContext, armed: bool) -> NetGuard {
+        NetGuard {
+            pod_dir: ctx.pod_dir.clone(),
+            uuid: ctx.args.uuid.clone(),
+            local_config: net::local_config(&ctx.args),
+            debug: ctx.args.debug,
+            armed,
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for NetGuard {
+    fn drop(&mut self) {
+        if self.armed
+            && let Err(e) = net::teardown(&self.pod_dir, &self.uuid, &self.local_config, self.debug)
+        {
+            eprintln!("stage1: {}", stage2::error_chain(&e));
+        }
+    }
 }
 
 fn pipe() -> Result<(File, File), InitError> {
@@ -171,6 +219,7 @@ fn parent_main(
     child: i32,
     mut ready: File,
     mut go: File,
+    guard: &mut NetGuard,
 ) -> Result<i32, InitError> {
     let is_ready = read_byte(&mut ready);
     drop(ready);
@@ -186,7 +235,9 @@ fn parent_main(
         return Err(e.into());
     }
     // A failed write means the child is gone already; waitpid below reports it.
-    let _ = go.write_all(b"G");
+    if go.write_all(b"G").is_ok() {
+        guard.disarm();
+    }
     drop(go);
     crate::debug!("pod PID 1 is host pid {child}");
     loop {
@@ -227,10 +278,17 @@ fn wait_child(child: i32, block: bool) -> Option<i32> {
 fn pod_main(
     ctx: &PodContext,
     plan: &PodPlan,
+    pod_net: Option<&PodNetwork>,
     net: NetMode,
     (mut ready, mut go): (File, File),
 ) -> Result<i32, InitError> {
-    if net == NetMode::None {
+    if let Some(pn) = pod_net {
+        net::netns::join(&pn.netns).map_err(sys_err(format!(
+            "join the pod's network namespace {}",
+            pn.netns_path.display()
+        )))?;
+    }
+    if net != NetMode::Host {
         ns::loopback_up()?;
     }
     let mut mounts = RealMountSys;

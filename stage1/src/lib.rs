@@ -55,10 +55,14 @@
 //! - `stage1/rootfs/rkt/appspec/<app>.json`: the [`stage2::AppSpec`] the app was started with
 //!   (`enter` reuses it with another command).
 //! - `stage1/rootfs/rkt/supervisor-status`: a symlink to `ready` once every app has started.
+//! - CNI networks only (see [`net`]): `netns` (path of the pinned netns,
+//!   `/run/rkt/netns/rkt-<uuid>`), `net/eth<i>.conf` (the confs used), `net/ports` (port
+//!   forwarding was set up), `net-info.json` (read by `rkt list/status`), all written before
+//!   the pod's namespaces exist.
 //!
 //! **Mounts:** all made inside the pod's own mount namespace (private propagation), none in
 //! the host's: when the pod's last process dies, the kernel drops them. `gc` only has to
-//! release what outlives the processes (later: networks and cgroups) and unmounts anything
+//! release what outlives the processes (networks; later cgroups) and unmounts anything
 //! left under the pod dir.
 //!
 //! **Exit status of `run`:** the pod's: with one app, its exit code; with several, the code of
@@ -76,6 +80,7 @@ pub mod context;
 pub mod enter;
 pub mod gc;
 pub mod init;
+pub mod net;
 pub mod ns;
 pub mod setup;
 pub mod status;

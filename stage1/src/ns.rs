@@ -13,8 +13,8 @@ use crate::context::{IpcMode, RunArgs};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NsError {
-    #[error("--net={0}: networking is not available yet: use --net=host or --net=none")]
-    NetworkingUnavailable(String),
+    #[error(transparent)]
+    NetSpec(#[from] networking::conf::ConfError),
     #[error("cannot fork into the pod's new namespaces ({flags})")]
     Fork {
         flags: String,
@@ -40,28 +40,36 @@ pub enum NsError {
     },
 }
 
-/// How the pod is networked; only the two modes without CNI exist so far.
+/// How the pod is networked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetMode {
     /// The host's network namespace.
     Host,
     /// A private network namespace holding only `lo`.
     None,
+    /// CNI networks: a namespace made and pinned before the clone (see [`crate::net`]),
+    /// which the pod's PID 1 joins.
+    Cni,
 }
 
 impl NetMode {
-    /// Reads `--net`; every CNI network (including `default`) is refused for now.
+    /// Reads `--net` (conflicts such as `host,default` are errors).
     pub fn from_arg(net: &str) -> Result<NetMode, NsError> {
-        match net {
-            "host" => Ok(NetMode::Host),
-            "none" => Ok(NetMode::None),
-            other => Err(NsError::NetworkingUnavailable(other.to_string())),
+        Ok(NetMode::from_spec(&networking::conf::NetSpec::parse(net)?))
+    }
+
+    pub fn from_spec(spec: &networking::conf::NetSpec) -> NetMode {
+        use networking::conf::NetSpec;
+        match spec {
+            NetSpec::Host => NetMode::Host,
+            NetSpec::None => NetMode::None,
+            NetSpec::All | NetSpec::Named(_) => NetMode::Cni,
         }
     }
 }
 
-/// The namespace flags of a pod: always mount, uts and pid; ipc unless `--ipc=parent`; net
-/// unless `--net=host`.
+/// The namespace flags of a pod: always mount, uts and pid; ipc unless `--ipc=parent`; a new
+/// net namespace for `--net=none` (CNI pods join theirs with `setns` instead).
 pub fn pod_namespace_flags(args: &RunArgs, net: NetMode) -> libc::c_int {
     let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWPID;
     if args.ipc != IpcMode::Parent {
@@ -214,11 +222,11 @@ mod tests {
     fn net_modes() {
         assert_eq!(NetMode::from_arg("host").unwrap(), NetMode::Host);
         assert_eq!(NetMode::from_arg("none").unwrap(), NetMode::None);
-        for net in ["default", "", "mynet", "default:IP=1.2.3.4"] {
-            let err = NetMode::from_arg(net).unwrap_err().to_string();
-            assert!(err.contains("networking is not available yet"), "{err}");
-            assert!(err.contains("--net=host or --net=none"), "{err}");
+        for net in ["default", "", "mynet", "default:IP=1.2.3.4", "all"] {
+            assert_eq!(NetMode::from_arg(net).unwrap(), NetMode::Cni, "{net}");
         }
+        let err = NetMode::from_arg("host,default").unwrap_err().to_string();
+        assert!(err.contains("--net=host,default"), "{err}");
     }
 
     #[test]
@@ -228,6 +236,8 @@ mod tests {
         assert_eq!(host, base | libc::CLONE_NEWIPC);
         let none = pod_namespace_flags(&args(IpcMode::Private), NetMode::None);
         assert_eq!(none, base | libc::CLONE_NEWIPC | libc::CLONE_NEWNET);
+        let cni = pod_namespace_flags(&args(IpcMode::Auto), NetMode::Cni);
+        assert_eq!(cni, base | libc::CLONE_NEWIPC);
         let parent = pod_namespace_flags(&args(IpcMode::Parent), NetMode::None);
         assert_eq!(parent, base | libc::CLONE_NEWNET);
         assert_eq!(describe_flags(parent), "mnt,uts,net,pid");

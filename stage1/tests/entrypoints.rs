@@ -193,16 +193,18 @@ fn enter_argument_errors() {
 }
 
 #[test]
-fn init_refuses_networking_and_a_missing_lock_before_touching_anything() {
+fn init_refuses_bad_networks_and_a_missing_lock_before_touching_anything() {
     let dir = tempfile::tempdir().unwrap();
-    let out = stage1("init", &["u1"], dir.path());
+    let out = stage1("init", &["--net=host,default", "u1"], dir.path());
     assert_fails(
         &out,
         254,
-        "networking is not available yet: use --net=host or --net=none",
+        "--net=host,default: host cannot be combined with other networks",
     );
-    let out = stage1("init", &["--net=mynet", "u1"], dir.path());
-    assert_fails(&out, 254, "--net=mynet");
+    let out = stage1("init", &["--net=a,a", "u1"], dir.path());
+    assert_fails(&out, 254, "--net=a,a: network a is given twice");
+    let out = stage1("init", &["u1"], dir.path());
+    assert_fails(&out, 254, "RKT_LOCK_FD is not set");
     let out = stage1("init", &["--net=host", "u1"], dir.path());
     assert_fails(&out, 254, "RKT_LOCK_FD is not set");
     let out = stage1(

@@ -19,7 +19,7 @@ const USAGE: &str = "usage: inspect [--print-msg=S] [--print-env[=VAR]] [--print
 [--print-caps] [--print-cwd] [--print-hostname] [--print-pid] [--print-mounts] \
 [--print-cgroup] [--print-fds] [--read-file=P] [--write-file=P] [--content=S] [--stat=P] \
 [--read-stdin] [--check-tty] [--sleep=SECONDS] [--silent-sigterm] [--ignore-sigterm] \
-[--exit-code=N]";
+[--exit-code=N] [--print-ipv4] [--serve-tcp=PORT]";
 
 /// One thing to do, in order.
 enum Action {
@@ -39,6 +39,10 @@ enum Action {
     Stdin,
     Tty,
     Sleep(f64),
+    /// `IPV4_<ifname>=<address>` for every IPv4 address.
+    Ipv4,
+    /// Answer every TCP connection on the port with the `--content` text, forever.
+    ServeTcp(u16),
 }
 
 struct Settings {
@@ -103,6 +107,14 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--print-caps" => Action::Caps,
             "--print-cwd" => Action::Cwd,
             "--print-hostname" => Action::Hostname,
+            "--print-ipv4" => Action::Ipv4,
+            "--serve-tcp" => {
+                let v = need(value)?;
+                Action::ServeTcp(
+                    v.parse()
+                        .map_err(|_| format!("--serve-tcp={v}: not a port"))?,
+                )
+            }
             "--print-pid" => Action::Pid,
             "--print-mounts" => Action::Mounts,
             "--print-cgroup" => Action::Cgroup,
@@ -168,6 +180,8 @@ fn perform(action: &Action, content: &str) -> Result<(), String> {
             println!("CWD={}", cwd.display());
         }
         Action::Hostname => println!("HOSTNAME={}", hostname()?),
+        Action::Ipv4 => print_ipv4()?,
+        Action::ServeTcp(port) => serve_tcp(*port, content)?,
         Action::Pid => {
             println!("PID={}", std::process::id());
             // SAFETY: getppid has no preconditions.
@@ -310,5 +324,48 @@ fn print_stat(path: &str) -> Result<(), String> {
         m.gid(),
         m.size()
     );
+    Ok(())
+}
+
+fn print_ipv4() -> Result<(), String> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list`, freed below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return Err(format!("getifaddrs: {}", io::Error::last_os_error()));
+    }
+    let mut cur = list;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
+        let ifa = unsafe { &*cur };
+        // SAFETY: a non-null ifa_addr with family AF_INET points to a sockaddr_in.
+        if !ifa.ifa_addr.is_null()
+            && i32::from(unsafe { (*ifa.ifa_addr).sa_family }) == libc::AF_INET
+        {
+            // SAFETY: as above; ifa_name is a NUL-terminated string.
+            let (sin, name) = unsafe {
+                (
+                    &*(ifa.ifa_addr as *const libc::sockaddr_in),
+                    std::ffi::CStr::from_ptr(ifa.ifa_name),
+                )
+            };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            println!("IPV4_{}={ip}", name.to_string_lossy());
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: `list` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    Ok(())
+}
+
+fn serve_tcp(port: u16, content: &str) -> Result<(), String> {
+    let listener = std::net::TcpListener::bind(("0.0.0.0", port))
+        .map_err(|e| format!("listening on port {port}: {e}"))?;
+    println!("LISTENING={port}");
+    let _ = io::stdout().flush();
+    // A failed accept (a client that went away) is skipped; the server keeps serving.
+    for mut c in listener.incoming().flatten() {
+        let _ = c.write_all(content.as_bytes());
+    }
     Ok(())
 }

@@ -149,7 +149,12 @@ pub(super) fn plan(ctx: &PodContext) -> Result<EtcPlan> {
         None if args.dns.iter().any(|d| d == "host") => files.push(("resolv.conf", host_resolv)),
         // A host-network pod resolves like the host does.
         None if args.net == "host" => files.push(("resolv.conf", host_resolv)),
-        None => {}
+        // CNI DNS comes after the flags (rkt.md §5 precedence).
+        None => {
+            if let Some(text) = &args.net_resolv_conf {
+                files.push(("resolv.conf", EtcSource::Write(text.clone())));
+            }
+        }
     }
 
     files.push(("hostname", EtcSource::Write(format!("{hostname}\n"))));
