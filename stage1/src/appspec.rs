@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use aci::isolator::{self, IsolatorValue};
 use aci::manifest::{App, EventHandlerName};
+use stage2::seccomp::{self, SeccompSpec};
 use stage2::{AppSpec, EnvVar};
 
 use crate::context::{AppContext, PodContext};
@@ -24,6 +25,8 @@ pub enum AppSpecError {
         #[source]
         source: isolator::IsolatorError,
     },
+    #[error(transparent)]
+    Seccomp(#[from] stage2::seccomp::SeccompError),
     #[error("app {app}: the spec stage1 built is invalid")]
     Spec {
         app: String,
@@ -128,10 +131,27 @@ pub fn app_spec(ctx: &PodContext, app: &AppContext) -> Result<AppSpec, AppSpecEr
         rlimits: Vec::new(),
         readonly_rootfs: app.read_only_rootfs,
         keep_fds: Vec::new(),
+        seccomp: seccomp(ctx, &name, &isolators)?,
     };
     spec.validate()
         .map_err(|source| AppSpecError::Spec { app: name, source })?;
     Ok(spec)
+}
+
+/// The app's seccomp filter: none with `--insecure-options=seccomp`, else its isolator's (the
+/// `--seccomp` flag already replaced the image's in the pod manifest), else the default.
+fn seccomp(
+    ctx: &PodContext,
+    app: &str,
+    isolators: &[IsolatorValue],
+) -> Result<Option<SeccompSpec>, AppSpecError> {
+    if ctx.args.disable_seccomp {
+        return Ok(None);
+    }
+    Ok(match isolator::seccomp_filter(isolators) {
+        None => Some(seccomp::default_spec()),
+        Some((mode, set)) => seccomp::from_isolator(app, mode, set.set(), set.errno())?,
+    })
 }
 
 /// The spec of the app's `event` handler: the app's, with the handler's exec.
@@ -304,6 +324,37 @@ mod tests {
         app.isolators = vec![iso(isolator::OOM_SCORE_ADJ, json!("high"))];
         let err = app_spec(&pod(RunArgs::default()), &app_ctx(app)).unwrap_err();
         assert!(err.to_string().starts_with("app web:"), "{err}");
+    }
+
+    #[test]
+    fn seccomp_default_isolator_and_insecure_option() {
+        let spec = app_spec(&pod(RunArgs::default()), &app_ctx(base_app())).unwrap();
+        assert_eq!(spec.seccomp, Some(seccomp::default_spec()));
+        let mut app = base_app();
+        let set = json!({"set": ["@rkt/default-blacklist", "swapon"], "errno": "ENOSYS"});
+        app.isolators = vec![iso(isolator::SECCOMP_REMOVE_SET, set)];
+        let spec = app_spec(&pod(RunArgs::default()), &app_ctx(app.clone())).unwrap();
+        let filter = spec.seccomp.unwrap();
+        assert_eq!(filter.mode, seccomp::FilterMode::Deny);
+        assert_eq!(filter.errno, Some(38));
+        let args = RunArgs {
+            disable_seccomp: true,
+            ..RunArgs::default()
+        };
+        assert_eq!(app_spec(&pod(args), &app_ctx(app)).unwrap().seccomp, None);
+    }
+
+    #[test]
+    fn seccomp_unknown_call_names_app_and_call() {
+        let mut app = base_app();
+        let set = json!({"set": ["read", "frobnicate"]});
+        app.isolators = vec![iso(isolator::SECCOMP_RETAIN_SET, set)];
+        let err = app_spec(&pod(RunArgs::default()), &app_ctx(app)).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("app web") && msg.contains("frobnicate"),
+            "{msg}"
+        );
     }
 
     #[test]

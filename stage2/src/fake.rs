@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::process::Resource;
 
+use crate::seccomp::SockFilter;
 use crate::sys::Sys;
 
 /// One recorded call, with its arguments.
@@ -34,6 +35,8 @@ pub enum Call {
     ClearAmbient,
     SetNoNewPrivs,
     CloseFds(Vec<i32>),
+    /// The installed filter's length in instructions.
+    InstallSeccomp(usize),
     Execve {
         path: String,
         argv: Vec<String>,
@@ -161,6 +164,9 @@ impl Sys for RecordingSys {
     }
     fn set_no_new_privs(&mut self) -> io::Result<()> {
         self.record(Call::SetNoNewPrivs)
+    }
+    fn install_seccomp(&mut self, program: &[SockFilter]) -> io::Result<()> {
+        self.record(Call::InstallSeccomp(program.len()))
     }
     fn close_fds(&mut self, keep: &[i32]) -> io::Result<()> {
         self.record(Call::CloseFds(keep.to_vec()))

@@ -13,7 +13,14 @@
 //! 5. `drop_bounding_set`, `switch_identity` (groups, gid, uid), `set_capabilities`: the bounding
 //!    set is dropped while CAP_SETPCAP is still held; ids change while CAP_SETUID/SETGID are held;
 //!    the final capset leaves root apps eff = perm = bounding and everyone inh = amb = 0.
-//! 6. `no_new_privs` when asked, `close_fds` (0-2 and the listed fds survive), `exec`.
+//! 6. `no_new_privs` when asked (and always for a non-root app with a seccomp filter, as rkt
+//!    does: it no longer holds CAP_SYS_ADMIN), `close_fds` (0-2 and the listed fds survive).
+//! 7. The seccomp filter, last, so that it constrains only the app. Without no_new_privs the
+//!    kernel wants CAP_SYS_ADMIN: a root app keeps it in its effective and permitted sets until
+//!    the exec, which recomputes a root process's sets from the bounding set (where it is absent
+//!    unless the app retains it), so the app never holds it. The filter is compiled before any
+//!    step runs, so a bad one changes nothing.
+//! 8. `exec`.
 
 use std::ffi::CString;
 use std::io;
@@ -21,6 +28,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::env::{app_environment, lookup};
+use crate::seccomp::{self, SeccompError};
 use crate::spec::{AppSpec, EnvVar, rlimit_resource};
 use crate::sys::Sys;
 use crate::user::{AppRoot, Identity, UserError};
@@ -48,6 +56,8 @@ pub enum LaunchError {
     },
     #[error("{what} contains a NUL byte")]
     Nul { what: String },
+    #[error(transparent)]
+    Seccomp(#[from] SeccompError),
 }
 
 fn step<T>(r: io::Result<T>, step: &'static str, target: impl ToString) -> Result<T, LaunchError> {
@@ -79,6 +89,8 @@ pub fn cap_plan(bounding: u64, uid: u32) -> CapPlan {
     }
 }
 
+const CAP_SYS_ADMIN: u32 = 21;
+
 /// One app, resolved and ready to launch.
 pub struct Launch {
     pub spec: AppSpec,
@@ -105,16 +117,28 @@ impl Launch {
 
     /// Runs every step; returns only on failure (or, with the fake, after the exec "ran").
     pub fn run(&self, sys: &mut dyn Sys) -> Result<(), LaunchError> {
+        let app = self.spec.name.as_str();
+        let filter = match &self.spec.seccomp {
+            Some(s) => Some(seccomp::compile(app, s)?),
+            None => None,
+        };
         self.enter_mount_namespace(sys)?;
         self.set_oom_score_adj(sys)?;
         self.set_rlimits(sys)?;
         self.pivot_into_root(sys)?;
         self.enter_working_directory(sys)?;
-        let caps = cap_plan(self.spec.capability_mask(), self.identity.uid);
+        let root = self.identity.uid == 0;
+        let no_new_privs = self.spec.no_new_privileges || (filter.is_some() && !root);
+        let mut caps = cap_plan(self.spec.capability_mask(), self.identity.uid);
         drop_bounding_set(sys, caps.bounding)?;
         self.switch_identity(sys)?;
+        if filter.is_some() && !no_new_privs {
+            // Held only until the exec (see step 7 in the module docs).
+            caps.effective |= 1 << CAP_SYS_ADMIN;
+            caps.permitted |= 1 << CAP_SYS_ADMIN;
+        }
         set_capabilities(sys, &caps)?;
-        if self.spec.no_new_privileges {
+        if no_new_privs {
             step(sys.set_no_new_privs(), "set no_new_privs", "prctl")?;
         }
         step(
@@ -122,6 +146,14 @@ impl Launch {
             "close inherited fds",
             "fd 3 and up",
         )?;
+        if let Some(program) = &filter {
+            let r = sys.install_seccomp(program);
+            step(
+                r,
+                "install the seccomp filter",
+                format!("{} instructions", program.len()),
+            )?;
+        }
         self.exec(sys)
     }
 

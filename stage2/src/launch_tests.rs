@@ -238,3 +238,64 @@ fn exec_candidates_follow_execvp() {
     assert_eq!(exec_candidates("sh", "/x:/y"), [p("/x/sh"), p("/y/sh")]);
     assert_eq!(exec_candidates("sh", ""), [p("./sh")]);
 }
+
+fn with_default_filter() -> AppSpec {
+    AppSpec {
+        seccomp: Some(crate::seccomp::default_spec()),
+        ..spec()
+    }
+}
+
+#[test]
+fn root_app_installs_the_filter_last_holding_sys_admin_until_exec() {
+    let launch = Launch::new(with_default_filter(), identity(0, 0));
+    let mut sys = RecordingSys::default();
+    run(&launch, &mut sys).unwrap();
+    let calls = sys.calls_without_drops();
+    let at = |want: fn(&Call) -> bool| calls.iter().position(want).unwrap();
+    let install = at(|c| matches!(c, Call::InstallSeccomp(n) if *n > 500));
+    assert!(at(|c| matches!(c, Call::CloseFds(_))) < install);
+    assert_eq!(install + 1, at(|c| matches!(c, Call::Execve { .. })));
+    assert!(!calls.contains(&Call::SetNoNewPrivs));
+    let sys_admin = 1u64 << 21;
+    assert!(calls.contains(&Call::SetCapabilities {
+        effective: DEFAULT_MASK | sys_admin,
+        permitted: DEFAULT_MASK | sys_admin,
+        inheritable: 0,
+    }));
+}
+
+#[test]
+fn non_root_app_with_a_filter_gets_no_new_privs() {
+    let launch = Launch::new(with_default_filter(), identity(1000, 1000));
+    let mut sys = RecordingSys::default();
+    run(&launch, &mut sys).unwrap();
+    let calls = sys.calls_without_drops();
+    let nnp = calls
+        .iter()
+        .position(|c| *c == Call::SetNoNewPrivs)
+        .unwrap();
+    let install = calls
+        .iter()
+        .position(|c| matches!(c, Call::InstallSeccomp(_)))
+        .unwrap();
+    assert!(nnp < install);
+    assert!(calls.contains(&Call::SetCapabilities {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }));
+}
+
+#[test]
+fn a_bad_filter_stops_the_launch_before_any_step() {
+    let mut spec = with_default_filter();
+    if let Some(f) = spec.seccomp.as_mut() {
+        f.syscalls.push("nosuchcall".into());
+    }
+    let launch = Launch::new(spec, identity(0, 0));
+    let mut sys = RecordingSys::default();
+    let err = run(&launch, &mut sys).unwrap_err();
+    assert!(err.to_string().contains("nosuchcall"), "{err}");
+    assert!(sys.calls.is_empty());
+}

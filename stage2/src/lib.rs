@@ -27,6 +27,7 @@ pub mod cli;
 pub mod env;
 pub mod fake;
 pub mod launch;
+pub mod seccomp;
 pub mod spec;
 pub mod sys;
 pub mod user;

@@ -10,6 +10,8 @@ use aci::types::AcName;
 use rustix::process::Resource;
 use serde::{Deserialize, Serialize};
 
+use crate::seccomp::SeccompSpec;
+
 /// The largest spec we read: it is written by stage1, but a runaway writer must not exhaust RAM.
 const MAX_SPEC_BYTES: u64 = 4 << 20;
 
@@ -99,6 +101,9 @@ pub struct AppSpec {
     /// Fds above 2 that must reach the app (e.g. socket activation); every other one is closed.
     #[serde(default)]
     pub keep_fds: Vec<i32>,
+    /// The seccomp filter installed just before the exec; `None`: no filter.
+    #[serde(default)]
+    pub seccomp: Option<SeccompSpec>,
 }
 
 fn default_working_directory() -> PathBuf {
@@ -202,6 +207,10 @@ impl AppSpec {
         }
         if let Some(fd) = self.keep_fds.iter().find(|fd| **fd < 3) {
             return Err(self.invalid("keep_fds", format!("{fd}: 0-2 are always kept")));
+        }
+        if let Some(filter) = &self.seccomp {
+            crate::seccomp::check(self.name.as_str(), filter)
+                .map_err(|e| self.invalid("seccomp", e.to_string()))?;
         }
         Ok(())
     }

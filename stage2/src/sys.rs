@@ -9,6 +9,7 @@ use std::ffi::{CStr, CString};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::seccomp::SockFilter;
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 use rustix::process::{Resource, Rlimit};
 use rustix::thread::{CapabilitySet, CapabilitySets, UnshareFlags};
@@ -50,6 +51,8 @@ pub trait Sys {
     fn clear_ambient(&mut self) -> io::Result<()>;
     /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
     fn set_no_new_privs(&mut self) -> io::Result<()>;
+    /// Installs a seccomp filter on the calling thread (needs no_new_privs or CAP_SYS_ADMIN).
+    fn install_seccomp(&mut self, program: &[SockFilter]) -> io::Result<()>;
     /// Closes every fd above 2 except `keep` (which lose `FD_CLOEXEC` so they reach the app).
     fn close_fds(&mut self, keep: &[i32]) -> io::Result<()>;
     /// `execve`. The real one only returns on failure; `Ok` is the fake's "would have run".
@@ -172,6 +175,10 @@ impl Sys for RealSys {
 
     fn set_no_new_privs(&mut self) -> io::Result<()> {
         Ok(rustix::thread::set_no_new_privs(true)?)
+    }
+
+    fn install_seccomp(&mut self, program: &[SockFilter]) -> io::Result<()> {
+        crate::seccomp::install(program)
     }
 
     fn close_fds(&mut self, keep: &[i32]) -> io::Result<()> {

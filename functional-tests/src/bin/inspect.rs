@@ -18,8 +18,8 @@ static EXIT_CODE: AtomicI32 = AtomicI32::new(0);
 const USAGE: &str = "usage: inspect [--print-msg=S] [--print-env[=VAR]] [--print-user] \
 [--print-caps] [--print-cwd] [--print-hostname] [--print-pid] [--print-mounts] \
 [--print-cgroup] [--print-fds] [--read-file=P] [--write-file=P] [--content=S] [--stat=P] \
-[--read-stdin] [--check-tty] [--sleep=SECONDS] [--silent-sigterm] [--ignore-sigterm] \
-[--exit-code=N] [--print-ipv4] [--serve-tcp=PORT]";
+[--read-stdin] [--check-tty] [--print-seccomp] [--try-syscall=NAME] [--sleep=SECONDS] \
+[--silent-sigterm] [--ignore-sigterm] [--exit-code=N] [--print-ipv4] [--serve-tcp=PORT]";
 
 /// One thing to do, in order.
 enum Action {
@@ -43,6 +43,8 @@ enum Action {
     Ipv4,
     /// Answer every TCP connection on the port with the `--content` text, forever.
     ServeTcp(u16),
+    Seccomp,
+    TrySyscall(String),
 }
 
 struct Settings {
@@ -124,6 +126,8 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--stat" => Action::Stat(need(value)?),
             "--read-stdin" => Action::Stdin,
             "--check-tty" => Action::Tty,
+            "--print-seccomp" => Action::Seccomp,
+            "--try-syscall" => Action::TrySyscall(need(value)?),
             "--sleep" => {
                 let v = need(value)?;
                 let secs = v
@@ -216,6 +220,19 @@ fn perform(action: &Action, content: &str) -> Result<(), String> {
             }
         }
         Action::Sleep(secs) => std::thread::sleep(std::time::Duration::from_secs_f64(*secs)),
+        Action::Seccomp => {
+            for line in read("/proc/self/status")?.lines() {
+                if let Some((k @ ("Seccomp" | "Seccomp_filters" | "NoNewPrivs"), v)) =
+                    line.split_once(':')
+                {
+                    println!("{}={}", k.to_uppercase(), v.trim());
+                }
+            }
+        }
+        Action::TrySyscall(name) => {
+            let result = try_syscall(name)?;
+            println!("SYSCALL_{}={result}", name.to_uppercase());
+        }
     }
     Ok(())
 }
@@ -368,4 +385,92 @@ fn serve_tcp(port: u16, content: &str) -> Result<(), String> {
         let _ = c.write_all(content.as_bytes());
     }
     Ok(())
+}
+
+/// Makes the call `name` with arguments that change nothing (bad fds, null pointers, invalid
+/// commands), so the answer shows whether the call reached the kernel: `ok`, or the errno's
+/// name (`EPERM`, `ENOSYS`, …; a seccomp filter answers before any argument check).
+fn try_syscall(name: &str) -> Result<String, String> {
+    use libc::*;
+    let null = std::ptr::null::<c_void>();
+    // SAFETY (all calls): the arguments are invalid or no-ops (null pointers the kernel checks,
+    // fd -1, flags 0), so none of them changes the process or the system when allowed.
+    let rc: c_long = unsafe {
+        match name {
+            "getpid" => syscall(SYS_getpid),
+            "read" => syscall(SYS_read, -1, null, 0),
+            "write" => syscall(SYS_write, -1, null, 0),
+            "mount" => syscall(SYS_mount, null, null, null, 0, null),
+            "umount2" => syscall(SYS_umount2, null, 0),
+            "unshare" => syscall(SYS_unshare, 0),
+            "setns" => syscall(SYS_setns, -1, 0),
+            "keyctl" => syscall(SYS_keyctl, 9999, 0, 0, 0, 0),
+            "add_key" => syscall(SYS_add_key, null, null, null, 0, 0),
+            "request_key" => syscall(SYS_request_key, null, null, null, 0),
+            "kexec_load" => syscall(SYS_kexec_load, 0, 0, null, 0xffff_0000u64),
+            "init_module" => syscall(SYS_init_module, null, 0, null),
+            "open_by_handle_at" => syscall(SYS_open_by_handle_at, -1, null, 0),
+            "bpf" => syscall(SYS_bpf, -1, null, 0),
+            "perf_event_open" => syscall(SYS_perf_event_open, null, -1, -1, -1, 0),
+            "ptrace" => syscall(SYS_ptrace, PTRACE_PEEKDATA, -1, 0, 0),
+            "userfaultfd" => syscall(SYS_userfaultfd, -1),
+            "io_uring_setup" => syscall(SYS_io_uring_setup, 0, null),
+            "reboot" => syscall(SYS_reboot, 0, 0, 0, null),
+            "swapon" => syscall(SYS_swapon, null, 0),
+            "sethostname" => syscall(SYS_sethostname, null, 0),
+            "uname" => {
+                let mut u: utsname = std::mem::zeroed();
+                syscall(SYS_uname, &mut u as *mut utsname)
+            }
+            "openat" => {
+                let fd = syscall(SYS_openat, AT_FDCWD, c"/".as_ptr(), O_RDONLY | O_CLOEXEC);
+                if fd >= 0 {
+                    close(fd as c_int);
+                }
+                fd
+            }
+            "stat" => {
+                let mut st: stat = std::mem::zeroed();
+                syscall(
+                    SYS_newfstatat,
+                    AT_FDCWD,
+                    c"/".as_ptr(),
+                    &mut st as *mut stat,
+                    0,
+                )
+            }
+            // A real thread: the way libc and std create them (clone3, then clone).
+            "thread" => match std::thread::spawn(|| 7).join() {
+                Ok(7) => 0,
+                _ => -1,
+            },
+            _ => return Err(format!("--try-syscall={name}: no harmless form known")),
+        }
+    };
+    if rc >= 0 {
+        return Ok("ok".into());
+    }
+    let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    Ok(errno_name(errno))
+}
+
+fn errno_name(errno: i32) -> String {
+    let known = [
+        (libc::EPERM, "EPERM"),
+        (libc::ENOENT, "ENOENT"),
+        (libc::ESRCH, "ESRCH"),
+        (libc::EBADF, "EBADF"),
+        (libc::EACCES, "EACCES"),
+        (libc::EFAULT, "EFAULT"),
+        (libc::EINVAL, "EINVAL"),
+        (libc::ENOSYS, "ENOSYS"),
+        (libc::EOPNOTSUPP, "EOPNOTSUPP"),
+        (libc::ENOTSUP, "ENOTSUP"),
+        (libc::EAGAIN, "EAGAIN"),
+    ];
+    known
+        .iter()
+        .find(|(n, _)| *n == errno)
+        .map(|(_, s)| s.to_string())
+        .unwrap_or_else(|| format!("E{errno}"))
 }

@@ -143,7 +143,19 @@ fn effective_app(input: &AppInput, env: &EnvLayers, uid_gid: (u32, u32)) -> Resu
     }
     app.environment = merged;
     for iso in &f.isolators {
-        app.isolators.retain(|i| i.name.as_str() != iso.name());
+        // A flag replaces the image's isolators of its kind: retain and remove sets included.
+        use aci::isolator as i;
+        let kind: &[&str] = match iso.name() {
+            i::SECCOMP_RETAIN_SET | i::SECCOMP_REMOVE_SET => {
+                &[i::SECCOMP_RETAIN_SET, i::SECCOMP_REMOVE_SET]
+            }
+            i::CAPABILITIES_RETAIN_SET | i::CAPABILITIES_REMOVE_SET => {
+                &[i::CAPABILITIES_RETAIN_SET, i::CAPABILITIES_REMOVE_SET]
+            }
+            _ => &[],
+        };
+        app.isolators
+            .retain(|i| i.name.as_str() != iso.name() && !kind.contains(&i.name.as_str()));
         let name = AcIdentifier::new(iso.name()).map_err(|e| ManifestGenError::Invalid {
             app: input.image.name.to_string(),
             error: aci::manifest::ManifestError::Invalid {
