@@ -4,8 +4,9 @@
 //! All pod mounts live in the pod's own mount namespace and die with it, so normally there is
 //! nothing to do. What this does: unmount (lazily, deepest first) anything still mounted under
 //! the pod dir in the caller's namespace, so that stage0 never deletes through a mount.
-//! Not yet: releasing networks (CNI DEL, issue 6) and removing the pod's cgroups (issue 7);
-//! both belong here once they exist.
+//! Then it removes the pod's cgroups (listed in the pod dir's `cgroups` file, see
+//! [`crate::cgroup`]), deepest first, killing any process left in them.
+//! Not yet: releasing networks (CNI DEL, issue 6).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,12 @@ pub enum GcError {
         mount_point: PathBuf,
         #[source]
         source: io::Error,
+    },
+    #[error("pod {uuid}: cannot remove its cgroups")]
+    Cgroup {
+        uuid: String,
+        #[source]
+        source: crate::cgroup::CgroupError,
     },
 }
 
@@ -51,7 +58,7 @@ pub fn parse_args(args: &[String]) -> Result<String, GcError> {
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space, `\011`, `\012`, `\134`).
-fn unescape(field: &str) -> PathBuf {
+pub(crate) fn unescape(field: &str) -> PathBuf {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -124,6 +131,12 @@ pub fn main(args: &[String], pod_dir: &Path) -> Result<i32, GcError> {
     })?;
     let n = unmount_all(&pod_dir, &uuid)?;
     crate::debug!("pod {uuid}: {n} mounts released");
+    let record = pod_dir.join(crate::cgroup::RECORD_FILE);
+    let n = crate::cgroup::remove_recorded(&record, &uuid).map_err(|source| GcError::Cgroup {
+        uuid: uuid.clone(),
+        source,
+    })?;
+    crate::debug!("pod {uuid}: {n} cgroups removed");
     Ok(0)
 }
 

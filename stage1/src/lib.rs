@@ -72,6 +72,7 @@
 //! `/usr/lib/rkt/stage1/stage2 --spec /rkt/appspec/<app>.json` (see the `stage2` crate).
 
 pub mod appspec;
+pub mod cgroup;
 pub mod context;
 pub mod enter;
 pub mod gc;
