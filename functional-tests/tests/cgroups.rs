@@ -79,7 +79,11 @@ fn gc_removes(ctx: &RktCtx, uuid: &str, dirs: &[PathBuf]) {
 fn app_cgroup_below_the_pod_with_limits_and_gc_removes_it() {
     let ctx = RktCtx::new();
     let img = InspectImage::new("rkt-rs.dev/ft/cg-limits")
-        .args(&["--print-cgroup"])
+        .args(&[
+            "--print-cgroup",
+            "--read-file=/proc/self/oom_score_adj",
+            "--write-file=/sys/fs/cgroup/pids/tasks",
+        ])
         .build(&ctx.work());
     let uuid_file = ctx.work().join("uuid");
     let out = ctx.run(&[
@@ -88,8 +92,13 @@ fn app_cgroup_below_the_pod_with_limits_and_gc_removes_it() {
         "--memory=64Mi",
         "--cpu=250m",
         "--cpu-shares=512",
+        "--oom-score-adj=345",
     ]);
-    out.ok();
+    out.code(1); // the write below fails, everything else works
+    assert_eq!(out.get("READ"), "345", "oom-score-adj is applied");
+    // The cgroup trees are hidden (so read-only) inside the pod.
+    assert!(!out.stdout.contains("WROTE="), "{out:#?}");
+    assert!(out.get("ERROR").contains("/sys/fs/cgroup"), "{out:#?}");
     let uuid = uuid_of(&ctx, &uuid_file);
     let scope = scope(&uuid);
     let app = "cg-limits";
@@ -146,6 +155,24 @@ fn app_cgroup_below_the_pod_with_limits_and_gc_removes_it() {
     assert!(dirs.iter().all(|d| d.ends_with(&scope)));
     assert!(dirs.iter().all(|d| d.join("stage1.scope").is_dir()));
     gc_removes(&ctx, &uuid, &dirs);
+}
+
+#[test]
+fn enter_joins_the_apps_cgroup() {
+    let ctx = RktCtx::new();
+    let img = InspectImage::new("rkt-rs.dev/ft/cg-enter")
+        .args(&["--print-cgroup", "--silent-sigterm", "--sleep=60"])
+        .build(&ctx.work());
+    let pod = ctx.spawn(&[img]);
+    let out = ctx.rkt(&["enter", &pod.uuid, "/inspect", "--print-cgroup"]);
+    out.ok();
+    let scope = scope(&pod.uuid);
+    let cg = cgroups(&out);
+    let memory = cg.iter().find(|(c, _)| c.as_str() == "memory").unwrap().1;
+    assert!(memory.ends_with(&format!("/{scope}/cg-enter")), "{out:#?}");
+    assert!(cg[""].ends_with(&format!("/{scope}/cg-enter")), "{out:#?}");
+    ctx.rkt(&["stop", &pod.uuid]).ok();
+    pod.wait(Duration::from_secs(20)).ok();
 }
 
 #[test]

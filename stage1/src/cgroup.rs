@@ -513,6 +513,27 @@ pub fn read_oom_kills(fd: &OwnedFd) -> u64 {
     }
 }
 
+/// Moves the calling process into `app`'s cgroups (for `enter`, from the host's mount
+/// namespace): `<dir>/<app>/cgroup.procs` of every directory listed in `record`. Returns how
+/// many it joined; a pod without a record (made before cgroups existed) joins none.
+pub fn join_app(record: &Path, app: &str) -> Result<usize> {
+    let text = match fs::read_to_string(record) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => {
+            return Err(CgroupError::Read {
+                path: record.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let dirs: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    for dir in &dirs {
+        write(&Path::new(dir).join(app).join("cgroup.procs"), "0")?;
+    }
+    Ok(dirs.len())
+}
+
 /// Removes the pod cgroups listed in `record` (and everything below them), deepest first.
 /// Processes still in them are killed and the removal retried for up to a second. Every listed
 /// directory must be named after the pod (`uuid`). A missing record means nothing to do.

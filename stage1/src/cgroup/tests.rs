@@ -271,6 +271,31 @@ fn gc_removes_recorded_cgroups_deepest_first_and_refuses_foreign_ones() {
 }
 
 #[test]
+fn enter_joins_the_apps_cgroups() {
+    let tmp = tempfile::tempdir().unwrap();
+    let record = tmp.path().join("cgroups");
+    assert_eq!(
+        join_app(&record, "web").unwrap(),
+        0,
+        "no record: nothing to join"
+    );
+    let hs = fake_tree(tmp.path());
+    let made = create(
+        &hs,
+        UUID,
+        &[("web".into(), AppLimits::default())],
+        None,
+        &record,
+    )
+    .unwrap();
+    assert_eq!(join_app(&record, "web").unwrap(), 2);
+    for (_, dir) in &made.pod_dirs {
+        assert_eq!(read(dir.join("web/cgroup.procs")), "0");
+    }
+    assert!(join_app(&record, "nope").is_err(), "an app without cgroups");
+}
+
+#[test]
 fn pids_limit_env() {
     // The only test touching this variable.
     // SAFETY: no other test reads or writes it.
