@@ -125,6 +125,8 @@ fn stop_force_kills_what_ignores_sigterm() {
     let ctx = RktCtx::new();
     let img = sleeper(&ctx, "rkt-rs.dev/ft/stubborn", &["--ignore-sigterm"]);
     let mut pod = ctx.spawn(&[img]);
+    // "Ready" means spawned: wait until the app has really started ignoring SIGTERM.
+    wait_for_app_ignoring_sigterm(&ctx, &pod.uuid);
     ctx.rkt(&["stop", &pod.uuid]).ok();
     std::thread::sleep(Duration::from_secs(1));
     assert!(
@@ -137,6 +139,44 @@ fn stop_force_kills_what_ignores_sigterm() {
     assert_ne!(out.code, 0, "a killed pod does not succeed: {out:#?}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// Polls the pod's processes (those in its pid namespace, other than its PID 1) until one has
+/// SIGTERM in its ignored set.
+fn wait_for_app_ignoring_sigterm(ctx: &RktCtx, uuid: &str) {
+    let pod_dir = ctx.pod_dir(uuid).expect("the pod dir");
+    let pid1 = std::fs::read_to_string(pod_dir.join("pid")).unwrap();
+    let pid1 = pid1.trim();
+    let ns = std::fs::read_link(format!("/proc/{pid1}/ns/pid")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == pid1 || !name.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            if std::fs::read_link(entry.path().join("ns/pid"))
+                .ok()
+                .as_ref()
+                != Some(&ns)
+            {
+                continue;
+            }
+            let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+            let ignored = status
+                .lines()
+                .find_map(|l| l.strip_prefix("SigIgn:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                .unwrap_or(0);
+            if ignored & (1 << (SIGTERM - 1)) != 0 {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no process of pod {uuid} ignores SIGTERM");
+}
+
+const SIGTERM: u32 = 15;
 
 #[test]
 fn list_json() {

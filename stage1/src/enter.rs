@@ -32,6 +32,12 @@ pub enum EnterError {
     Ambiguous { apps: String },
     #[error("the pod has no apps")]
     NoApps,
+    #[error("app {app}: cannot join its cgroups")]
+    Cgroup {
+        app: String,
+        #[source]
+        source: crate::cgroup::CgroupError,
+    },
     #[error("cannot read the pod manifest {path}")]
     Manifest {
         path: PathBuf,
@@ -175,6 +181,12 @@ fn join_pod(pid: i32) -> Result<(), EnterError> {
 pub fn main(args: &[String], pod_dir: &Path) -> Result<i32, EnterError> {
     let args = EnterArgs::parse(args)?;
     let app = choose_app(args.app.as_deref(), &pod_apps(pod_dir)?)?;
+    // From the host's mount namespace, where the cgroup trees are visible.
+    let record = pod_dir.join(crate::cgroup::RECORD_FILE);
+    crate::cgroup::join_app(&record, &app).map_err(|source| EnterError::Cgroup {
+        app: app.clone(),
+        source,
+    })?;
     join_pod(args.pid)?;
     let mut spec =
         AppSpec::load(Some(&app_spec_path(&app))).map_err(|source| EnterError::Spec {

@@ -3,9 +3,10 @@
 //!
 //! All pod mounts live in the pod's own mount namespace and die with it. What outlives the
 //! pod: its CNI networks, port forwards and pinned netns ([`crate::net::teardown`]: DEL in
-//! reverse with the confs copied into the pod dir), and anything still mounted under the pod
-//! dir in the caller's namespace (unmounted lazily, deepest first, so that stage0 never
-//! deletes through a mount). Not yet: the pod's cgroups (issue 7).
+//! reverse with the confs copied into the pod dir), anything still mounted under the pod dir
+//! in the caller's namespace (unmounted lazily, deepest first, so that stage0 never deletes
+//! through a mount), and the pod's cgroups (listed in the pod dir's `cgroups` file, see
+//! [`crate::cgroup`]), removed deepest first, killing any process left in them.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,12 @@ pub enum GcError {
         mount_point: PathBuf,
         #[source]
         source: io::Error,
+    },
+    #[error("pod {uuid}: cannot remove its cgroups")]
+    Cgroup {
+        uuid: String,
+        #[source]
+        source: crate::cgroup::CgroupError,
     },
 }
 
@@ -66,7 +73,7 @@ pub fn parse_args(args: &[String]) -> Result<GcArgs, GcError> {
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space, `\011`, `\012`, `\134`).
-fn unescape(field: &str) -> PathBuf {
+pub(crate) fn unescape(field: &str) -> PathBuf {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -148,6 +155,12 @@ pub fn main(args: &[String], pod_dir: &Path) -> Result<i32, GcError> {
     let n = unmount_all(&pod_dir, &uuid)?;
     net?;
     crate::debug!("pod {uuid}: {n} mounts released");
+    let record = pod_dir.join(crate::cgroup::RECORD_FILE);
+    let n = crate::cgroup::remove_recorded(&record, &uuid).map_err(|source| GcError::Cgroup {
+        uuid: uuid.clone(),
+        source,
+    })?;
+    crate::debug!("pod {uuid}: {n} cgroups removed");
     Ok(0)
 }
 

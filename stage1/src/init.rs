@@ -17,6 +17,7 @@ use std::path::Path;
 use aci::manifest::EventHandlerName;
 
 use crate::appspec::{self, AppSpecError, app_spec, handler_spec};
+use crate::cgroup::{self, AppCgroup, CgroupError};
 use crate::context::{ContextError, PodContext, RunArgs};
 use crate::net::{self, NetError, PodNetwork};
 use crate::ns::{self, NetMode, NsError};
@@ -38,6 +39,12 @@ pub enum InitError {
     Status(#[from] StatusError),
     #[error(transparent)]
     Net(#[from] NetError),
+    #[error("pod {uuid}: cannot set up its cgroups")]
+    Cgroup {
+        uuid: String,
+        #[source]
+        source: CgroupError,
+    },
     #[error("RKT_LOCK_FD {0}: stage0 must pass the pod lock's fd (run the pod with rkt)")]
     LockFd(String),
     #[error("cannot {what}")]
@@ -133,6 +140,10 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
         ctx.args.uuid,
         plan.apps.len()
     );
+    let cgroups = pod_cgroups(&ctx).map_err(|source| InitError::Cgroup {
+        uuid: ctx.args.uuid.clone(),
+        source,
+    })?;
     supervisor::block_signals().map_err(sys_err("block signals"))?;
     let flags = ns::pod_namespace_flags(&ctx.args, net);
     let (ready_r, ready_w) = pipe()?;
@@ -141,7 +152,7 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
     if child == 0 {
         drop((ready_r, go_w));
         guard.disarm(); // The host side owns the teardown.
-        let code = match pod_main(&ctx, &plan, pod_net.as_ref(), net, (ready_w, go_r)) {
+        let code = match pod_main(&ctx, &plan, pod_net.as_ref(), net, (ready_w, go_r), cgroups) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("stage1: {}", stage2::error_chain(&e));
@@ -188,6 +199,35 @@ impl Drop for NetGuard {
             eprintln!("stage1: {}", stage2::error_chain(&e));
         }
     }
+}
+
+/// Creates the pod's cgroups (see [`cgroup`]), moves this process (and so the pod's PID 1,
+/// cloned later) into the stage1 leaf, writes `subcgroup`, and opens what each app's forked
+/// child needs to join its own cgroup.
+fn pod_cgroups(ctx: &PodContext) -> Result<Vec<AppCgroup>, CgroupError> {
+    let hierarchies = cgroup::host_hierarchies()?;
+    let apps: Vec<(String, cgroup::limits::AppLimits)> = ctx
+        .apps
+        .iter()
+        .map(|a| (a.name.as_str().to_string(), cgroup::app_limits(&a.app)))
+        .collect();
+    let pids = cgroup::pids_limit_from_env()?;
+    let record = ctx.pod_dir.join(cgroup::RECORD_FILE);
+    let made = cgroup::create(&hierarchies, &ctx.args.uuid, &apps, pids, &record)?;
+    made.join_stage1()?;
+    if let Some(sub) = made.subcgroup() {
+        let path = ctx.pod_dir.join("subcgroup");
+        write_atomic(&path, sub.as_bytes()).map_err(|e| CgroupError::Write {
+            path,
+            value: sub,
+            source: io::Error::other(e.to_string()),
+        })?;
+    }
+    crate::debug!(
+        "pod cgroups: {:?}",
+        made.pod_dirs.iter().map(|(_, d)| d).collect::<Vec<_>>()
+    );
+    apps.iter().map(|(name, _)| made.open_app(name)).collect()
 }
 
 fn pipe() -> Result<(File, File), InitError> {
@@ -281,6 +321,7 @@ fn pod_main(
     pod_net: Option<&PodNetwork>,
     net: NetMode,
     (mut ready, mut go): (File, File),
+    cgroups: Vec<AppCgroup>,
 ) -> Result<i32, InitError> {
     if let Some(pn) = pod_net {
         net::netns::join(&pn.netns).map_err(sys_err(format!(
@@ -323,6 +364,7 @@ fn pod_main(
         stage2: supervisor::STAGE2_PATH.to_owned(),
         dev_null,
         interactive: ctx.args.interactive,
+        cgroups,
     };
     let mut sup = Supervisor::new(plan.apps.clone());
     Ok(supervisor::run(&mut sup, &mut spawner))

@@ -29,7 +29,9 @@
 //! and passes that fd (close-on-exec cleared) as `RKT_LOCK_FD`; stage1 keeps it open for the
 //! pod's whole life (the pod is "running" while the lock is held) and never lets it reach an
 //! app. fds 0-2 are the caller's stdio, passed to the apps (stdin only with `--interactive`,
-//! otherwise apps get `/dev/null`).
+//! otherwise apps get `/dev/null`). `RKT_STAGE1_PIDS_LIMIT` (a positive number or `max`)
+//! overrides the pods' default `pids.max` of 4096 (provisional: a `rkt run` flag should set
+//! it).
 //!
 //! **Files stage0 writes before `run`** (paths relative to the pod dir):
 //! - `pod`: the reified pod manifest. Each `apps[].app` is the effective runtime app (the
@@ -59,11 +61,16 @@
 //!   `/run/rkt/netns/rkt-<uuid>`), `net/eth<i>.conf` (the confs used), `net/ports` (port
 //!   forwarding was set up), `net-info.json` (read by `rkt list/status`), all written before
 //!   the pod's namespaces exist.
+//! - `cgroups`: the pod's cgroup directory in each hierarchy (host paths, one per line),
+//!   written before they are made; `gc` removes them. `subcgroup` (rkt's): the pod's cgroup
+//!   relative to its hierarchy's root. See [`cgroup`].
+//! - `stage1/rootfs/rkt/status/<app>.oom`: the app's OOM kill count, written (before its exit
+//!   code) when the app died of SIGKILL and its memory cgroup counted an OOM kill.
 //!
 //! **Mounts:** all made inside the pod's own mount namespace (private propagation), none in
 //! the host's: when the pod's last process dies, the kernel drops them. `gc` only has to
-//! release what outlives the processes (networks; later cgroups) and unmounts anything
-//! left under the pod dir.
+//! release what outlives the processes (networks and cgroups) and unmounts anything left under
+//! the pod dir.
 //!
 //! **Exit status of `run`:** the pod's: with one app, its exit code; with several, the code of
 //! the first app to fail (the others are then stopped); 0 when all succeed. 254 when stage1
@@ -76,6 +83,7 @@
 //! `/usr/lib/rkt/stage1/stage2 --spec /rkt/appspec/<app>.json` (see the `stage2` crate).
 
 pub mod appspec;
+pub mod cgroup;
 pub mod context;
 pub mod enter;
 pub mod gc;

@@ -9,7 +9,12 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-const UUID: &str = "0c9a7d3e-1111-2222-3333-444455556666";
+/// Each pod gets its own UUID, so parallel tests never share cgroups.
+fn new_uuid() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("0c9a7d3e-1111-2222-{n:04x}-{:012x}", std::process::id())
+}
 const LOCK_FD: i32 = 9;
 const IMAGE_ID: &str = "sha512-0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -60,6 +65,17 @@ fn static_stage1() -> PathBuf {
 struct Pod {
     _dir: tempfile::TempDir,
     pod: PathBuf,
+    uuid: String,
+}
+
+impl Drop for Pod {
+    /// stage1 made the pod's cgroups on the host: remove them as `gc` would.
+    fn drop(&mut self) {
+        let record = self.pod.join(stage1::cgroup::RECORD_FILE);
+        if let Err(e) = stage1::cgroup::remove_recorded(&record, &self.uuid) {
+            eprintln!("cannot remove the cgroups of pod {}: {e}", self.uuid);
+        }
+    }
 }
 
 impl Pod {
@@ -72,7 +88,8 @@ impl Pod {
     /// every app section.
     fn with_handlers(apps: &[(&str, &str)], extra: &str) -> Pod {
         let dir = tempfile::tempdir().unwrap();
-        let pod = dir.path().join("pods/run").join(UUID);
+        let uuid = new_uuid();
+        let pod = dir.path().join("pods/run").join(&uuid);
         let s1 = pod.join("stage1/rootfs");
         for sub in [
             "usr/lib/rkt/stage1",
@@ -124,7 +141,11 @@ impl Pod {
             runtime_apps.join(",")
         );
         std::fs::write(pod.join("pod"), manifest).unwrap();
-        Pod { _dir: dir, pod }
+        Pod {
+            _dir: dir,
+            pod,
+            uuid,
+        }
     }
 
     /// Runs `init` the way stage0 does: cwd = pod dir, the pod dir flocked at RKT_LOCK_FD.
@@ -141,7 +162,7 @@ impl Pod {
             0
         );
         let mut cmd = Command::new(self.pod.join("stage1/rootfs/usr/lib/rkt/stage1/init"));
-        cmd.args([&format!("--net={net}"), UUID])
+        cmd.args([&format!("--net={net}"), &self.uuid])
             .current_dir(&self.pod)
             .env("RKT_LOCK_FD", LOCK_FD.to_string())
             .stdin(Stdio::null());
@@ -207,7 +228,7 @@ fn assert_probe_clean(stdout: &str, out: &Output) {
 fn check_common(pod: &Pod, out: &Output) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains(&format!("hostname=rkt-{UUID}\n")),
+        stdout.contains(&format!("hostname=rkt-{}\n", pod.uuid)),
         "{}",
         text(out)
     );
@@ -333,7 +354,7 @@ fn running_pod_holds_the_lock_can_be_entered_and_stopped() {
         .output()
         .unwrap();
     let stop = Command::new(pod.s1("usr/lib/rkt/stage1/stop"))
-        .arg(UUID)
+        .arg(&pod.uuid)
         .current_dir(&pod.pod)
         .output()
         .unwrap();
@@ -345,7 +366,7 @@ fn running_pod_holds_the_lock_can_be_entered_and_stopped() {
     assert!(rss_ok, "pod PID 1 uses {rss} KiB, more than 2 MiB");
     assert_eq!(entered.status.code(), Some(7), "{}", text(&entered));
     let out = String::from_utf8_lossy(&entered.stdout);
-    assert!(out.contains(&format!("hostname=rkt-{UUID}")), "{out}");
+    assert!(out.contains(&format!("hostname=rkt-{}", pod.uuid)), "{out}");
     assert_probe_clean(&out, &entered);
     assert_eq!(locked, -1, "the pod lock must be held while the pod runs");
     assert_eq!(stop.status.code(), Some(0), "{}", text(&stop));

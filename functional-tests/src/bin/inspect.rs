@@ -19,7 +19,8 @@ const USAGE: &str = "usage: inspect [--print-msg=S] [--print-env[=VAR]] [--print
 [--print-caps] [--print-cwd] [--print-hostname] [--print-pid] [--print-mounts] \
 [--print-cgroup] [--print-fds] [--read-file=P] [--write-file=P] [--content=S] [--stat=P] \
 [--read-stdin] [--check-tty] [--print-seccomp] [--try-syscall=NAME] [--sleep=SECONDS] \
-[--silent-sigterm] [--ignore-sigterm] [--exit-code=N] [--print-ipv4] [--serve-tcp=PORT]";
+[--silent-sigterm] [--ignore-sigterm] [--exit-code=N] [--print-ipv4] [--serve-tcp=PORT] \
+[--alloc=MIB] [--fork-bomb=N]";
 
 /// One thing to do, in order.
 enum Action {
@@ -45,6 +46,8 @@ enum Action {
     ServeTcp(u16),
     Seccomp,
     TrySyscall(String),
+    Alloc(usize),
+    ForkBomb(usize),
 }
 
 struct Settings {
@@ -125,6 +128,8 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--write-file" => Action::Write(need(value)?),
             "--stat" => Action::Stat(need(value)?),
             "--read-stdin" => Action::Stdin,
+            "--alloc" => Action::Alloc(number(flag, &need(value)?)?),
+            "--fork-bomb" => Action::ForkBomb(number(flag, &need(value)?)?.min(MAX_FORKS)),
             "--check-tty" => Action::Tty,
             "--print-seccomp" => Action::Seccomp,
             "--try-syscall" => Action::TrySyscall(need(value)?),
@@ -233,8 +238,76 @@ fn perform(action: &Action, content: &str) -> Result<(), String> {
             let result = try_syscall(name)?;
             println!("SYSCALL_{}={result}", name.to_uppercase());
         }
+        Action::Alloc(mib) => alloc(*mib),
+        Action::ForkBomb(n) => fork_bomb(*n),
     }
     Ok(())
+}
+
+/// The most processes `--fork-bomb` makes, whatever it is asked.
+const MAX_FORKS: usize = 2000;
+
+fn number(flag: &str, v: &str) -> Result<usize, String> {
+    v.parse().map_err(|_| format!("{flag}={v}: not a number"))
+}
+
+/// Allocates and touches `mib` MiB, 1 MiB at a time (`ALLOCATED=<MiB>` after each 16), and
+/// keeps it: under a memory limit the OOM killer ends the probe before it finishes.
+fn alloc(mib: usize) {
+    let mut kept: Vec<Vec<u8>> = Vec::with_capacity(mib);
+    for i in 1..=mib {
+        // Non-zero bytes: every page is really touched.
+        kept.push(vec![1u8; 1 << 20]);
+        if i % 16 == 0 {
+            println!("ALLOCATED={i}");
+            let _ = io::stdout().flush();
+        }
+    }
+    println!("ALLOCATED={mib}");
+    std::hint::black_box(&kept);
+}
+
+/// Forks up to `n` children that each wait for a pipe to close, counts how many forks succeed
+/// (`FORKED=`) and the first error (`FORK_ERROR=`), then releases and reaps them all.
+fn fork_bomb(n: usize) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe fills the two-element array.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        println!("FORK_ERROR=pipe: {}", io::Error::last_os_error());
+        return;
+    }
+    let mut children = Vec::new();
+    let mut error = None;
+    for _ in 0..n {
+        // SAFETY: the child only calls close, read and _exit (async-signal-safe).
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let mut b = 0u8;
+            // SAFETY: as above; the read returns at EOF, once the parent closes its end.
+            unsafe {
+                libc::close(fds[1]);
+                libc::read(fds[0], (&mut b as *mut u8).cast(), 1);
+                libc::_exit(0);
+            }
+        }
+        if pid < 0 {
+            error = Some(io::Error::last_os_error());
+            break;
+        }
+        children.push(pid);
+    }
+    // SAFETY: closing our fds releases every child; waitpid reaps them.
+    unsafe {
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+        for pid in &children {
+            libc::waitpid(*pid, std::ptr::null_mut(), 0);
+        }
+    }
+    println!("FORKED={}", children.len());
+    if let Some(e) = error {
+        println!("FORK_ERROR={}", e.raw_os_error().unwrap_or(0));
+    }
 }
 
 fn read(path: &str) -> Result<String, String> {

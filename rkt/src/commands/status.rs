@@ -54,6 +54,9 @@ pub fn run(ctx: &Ctx, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     }
     for (app, code) in &st.app_exit_codes {
         out += &format!("app-{app}={code}\n");
+        if pod.app_oom_killed(app)? {
+            out += &format!("app-{app}-oom-killed=true\n");
+        }
     }
     print!("{out}");
     Ok(ExitCode::SUCCESS)

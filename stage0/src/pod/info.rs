@@ -238,6 +238,14 @@ impl Pod {
         Ok(self.read_int_in(&rel)?.map(|n| n as i32))
     }
 
+    /// Whether stage1 recorded `app` as killed by the OOM killer (`rkt/status/<app>.oom`, the
+    /// kill count; see stage1's `cgroup` module).
+    pub fn app_oom_killed(&self, app: &str) -> Result<bool> {
+        Ok(self
+            .app_exit_code(&format!("{app}.oom"))?
+            .is_some_and(|n| n > 0))
+    }
+
     /// Exit codes of the manifest's apps that have one (what `rkt status` prints as `app-<name>=`).
     pub fn app_exit_codes(&self) -> Result<BTreeMap<String, i32>> {
         let mut out = BTreeMap::new();

@@ -365,6 +365,8 @@ pub struct RealSpawner {
     /// `/dev/null`, opened before the pivot (close-on-exec); `None` with `--interactive`.
     pub dev_null: Option<OwnedFd>,
     pub interactive: bool,
+    /// Per app: its cgroups' `cgroup.procs` (joined by the forked child) and OOM counter.
+    pub cgroups: Vec<crate::cgroup::AppCgroup>,
 }
 
 impl RealSpawner {
@@ -389,6 +391,13 @@ impl Spawner for RealSpawner {
         let envp = [std::ptr::null::<libc::c_char>()];
         let stdin = self.dev_null.as_ref().map(|f| f.as_raw_fd());
         let foreground = self.interactive && job == Job::App;
+        // Raw fds taken now: the child may not allocate.
+        let join: Vec<i32> = self
+            .cgroups
+            .iter()
+            .filter(|c| c.app == app)
+            .flat_map(|c| c.procs.iter().map(|f| f.as_raw_fd()))
+            .collect();
         // SAFETY: single-threaded process; the child only makes async-signal-safe calls on
         // data prepared before the fork, then execs or exits.
         let pid = unsafe { libc::fork() };
@@ -408,6 +417,15 @@ impl Spawner for RealSpawner {
                 if let Some(fd) = stdin {
                     libc::dup2(fd, 0);
                 }
+                // "0" moves the writer itself; after the pivot, the pre-opened files are the
+                // only way to the host's cgroup trees.
+                for fd in &join {
+                    if libc::write(*fd, c"0".as_ptr().cast(), 1) != 1 {
+                        let msg = b"stage1: cannot move the app into its cgroup\n";
+                        libc::write(2, msg.as_ptr().cast(), msg.len());
+                        libc::_exit(stage2::EXIT_FAILURE);
+                    }
+                }
                 reset_signals_for_exec();
                 libc::execve(self.stage2.as_ptr(), argv.as_ptr(), envp.as_ptr());
                 let msg = b"stage1: cannot execute stage2\n";
@@ -425,7 +443,24 @@ impl Spawner for RealSpawner {
     }
 
     fn app_exited(&mut self, app: &str, code: i32) {
-        let path = self.under_root(Path::new("/rkt/status")).join(app);
+        let status = self.under_root(Path::new("/rkt/status"));
+        // Killed by SIGKILL: the memory cgroup tells whether the OOM killer did it.
+        let oom = self
+            .cgroups
+            .iter()
+            .filter(|_| code == 128 + libc::SIGKILL)
+            .find(|c| c.app == app)
+            .and_then(|c| c.oom.as_ref())
+            .map(crate::cgroup::read_oom_kills)
+            .filter(|n| *n > 0);
+        if let Some(kills) = oom {
+            eprintln!("stage1: app {app}: killed by the OOM killer (memory limit reached)");
+            let path = status.join(crate::cgroup::oom_status_name(app));
+            if let Err(e) = write_atomic(&path, kills.to_string().as_bytes()) {
+                eprintln!("stage1: {}", stage2::error_chain(&e));
+            }
+        }
+        let path = status.join(app);
         if let Err(e) = write_atomic(&path, code.to_string().as_bytes()) {
             eprintln!("stage1: {}", stage2::error_chain(&e));
         }

@@ -1,0 +1,618 @@
+//! The pod's cgroups: one per pod, one per app below it, on every cgroup v1 hierarchy we use
+//! and on the unified (v2) hierarchy.
+//!
+//! **Where:** in each hierarchy, under the cgroup of the process that runs stage1's `init`
+//! (read from `/proc/self/cgroup`), as `machine-rkt\x2d<uuid with \x2d>.scope`, the name rkt
+//! used without machined. Under a systemd unit (`systemd-run rkt run ...`, or a `.service`)
+//! the caller's cgroup is the unit's, so the pod stays inside the unit and inherits its limits
+//! (rkt's `--keep-unit`); from a shell it lands under the session's scope (or the root). We do
+//! not talk to systemd or machined.
+//!
+//! **Layout** (per hierarchy): `<pod>/` holds no process; `<pod>/stage1.scope/` holds
+//! stage1's `init` and the pod's PID 1 (a name no app can have: app names are ACNames, without
+//! dots); `<pod>/<app>/` holds the app (its stage2, the app, its children and its handlers).
+//! v2 forbids processes in a cgroup that hands controllers to its children, hence the leaf.
+//!
+//! **Hierarchies:** v1 `cpu`, `cpuacct`, `memory`, `pids`, `devices` and `name=systemd` (where
+//! mounted); `cpuset` is skipped (a new cpuset needs its cpus and mems copied) and so are the
+//! others (nothing to limit). On v2 the pod enables on its children whichever of `cpu`,
+//! `memory`, `pids` the caller's cgroup delegates (its `cgroup.subtree_control`); we never
+//! change the caller's own cgroup. On a hybrid host the v2 tree usually has no such controller:
+//! it then only groups the processes.
+//!
+//! **Limits:** see [`limits`]; the apps' limits on their cgroups, the pids limit
+//! ([`DEFAULT_PIDS_LIMIT`], or `RKT_STAGE1_PIDS_LIMIT` in stage1's environment) on the pod's.
+//! v1 devices: apps may open only the standard nodes ([`DEVICE_ALLOW`]).
+//!
+//! **Records** in the pod dir: `cgroups` (every pod cgroup directory, one per line, written
+//! before the first mkdir so `gc` finds even a half-made set) and `subcgroup` (rkt's file: the
+//! pod cgroup relative to its hierarchy's root, from `name=systemd`, else v2).
+//!
+//! **Joining:** `init` moves itself into `stage1.scope` before the pod's clone. For each app it
+//! opens the `cgroup.procs` files of the app's cgroups beforehand (close-on-exec); the
+//! supervisor's forked child writes `0` (= itself) to each before exec'ing stage2 (one
+//! `write(2)` each: async-signal-safe, and it works after the pivot, where `/sys/fs` is hidden).
+//! The memory controller's OOM counter file is opened too, so PID 1 can tell an OOM kill.
+
+pub mod limits;
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use limits::{AppLimits, Setting};
+
+/// The pods' default `pids.max`.
+pub const DEFAULT_PIDS_LIMIT: u64 = 4096;
+/// Overrides [`DEFAULT_PIDS_LIMIT`] (a positive number, or `max`).
+pub const PIDS_LIMIT_ENV: &str = "RKT_STAGE1_PIDS_LIMIT";
+/// The leaf holding stage1's own processes.
+pub const STAGE1_LEAF: &str = "stage1.scope";
+/// The pod-dir file listing the pod's cgroup directories.
+pub const RECORD_FILE: &str = "cgroups";
+/// v1 controllers (and named hierarchies) the pod gets a cgroup in.
+const V1_USED: [&str; 6] = [
+    "cpu",
+    "cpuacct",
+    "memory",
+    "pids",
+    "devices",
+    "name=systemd",
+];
+/// v2 controllers the pod hands to its apps when the caller delegates them.
+const V2_WANTED: [&str; 3] = ["cpu", "memory", "pids"];
+/// v1 `devices.allow` lines for an app (after `a` is denied): mknod of character devices
+/// (opening still needs an entry), null, zero, full, random, urandom, tty, console, ptmx,
+/// pts, tun.
+pub const DEVICE_ALLOW: [&str; 11] = [
+    "c *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+    "c 10:200 rwm",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot create the cgroup {path} (is the cgroup filesystem mounted read-write?)")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write {value:?} to {path}")]
+    Write {
+        path: PathBuf,
+        value: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot remove the cgroup {path}")]
+    Remove {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: not a cgroup of pod {uuid}; refusing to remove it")]
+    Foreign { path: PathBuf, uuid: String },
+    #[error("{PIDS_LIMIT_ENV}={0:?}: not a positive number or \"max\"")]
+    PidsLimit(String),
+}
+
+type Result<T> = std::result::Result<T, CgroupError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+/// A mounted hierarchy and the caller's cgroup in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    pub version: Version,
+    /// v1: the controllers bound to it (`name=systemd` for a named one); v2: empty.
+    pub controllers: Vec<String>,
+    /// The caller's cgroup, as a host directory.
+    pub own: PathBuf,
+    /// The caller's cgroup relative to the hierarchy's root (`/` = the root).
+    pub relative: PathBuf,
+}
+
+impl Hierarchy {
+    pub fn has(&self, controller: &str) -> bool {
+        self.controllers.iter().any(|c| c == controller)
+    }
+}
+
+/// systemd's unit-name escaping: `/` → `-`; bytes other than ASCII alphanumerics, `:`, `_`
+/// and a non-leading `.` → `\xNN`.
+pub fn escape_unit(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, b) in s.bytes().enumerate() {
+        match b {
+            b'/' => out.push('-'),
+            b'.' if i > 0 => out.push('.'),
+            b if b.is_ascii_alphanumeric() || b == b':' || b == b'_' => out.push(b as char),
+            b => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
+}
+
+/// The pod cgroup's name: `machine-rkt\x2d<uuid>.scope`, dashes of the UUID escaped too.
+pub fn pod_scope_name(uuid: &str) -> String {
+    format!("machine-{}.scope", escape_unit(&format!("rkt-{uuid}")))
+}
+
+/// The hierarchies of a `/proc/self/mountinfo` text that the caller's `/proc/self/cgroup`
+/// places it in, restricted to those the pod uses. A cgroup outside the visible part of its
+/// hierarchy (a bind-mounted subtree) is skipped.
+pub fn discover(mountinfo: &str, proc_cgroup: &str) -> Vec<Hierarchy> {
+    let mut out = Vec::new();
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        let (Some(root), Some(mount), Some(fstype), Some(opts)) = (
+            fields.get(3),
+            fields.get(4),
+            fields.get(sep + 1),
+            fields.get(sep + 3),
+        ) else {
+            continue;
+        };
+        let (version, controllers) = match *fstype {
+            "cgroup2" => (Version::V2, Vec::new()),
+            "cgroup" => {
+                let used: Vec<String> = opts
+                    .split(',')
+                    .filter(|o| V1_USED.contains(o))
+                    .map(str::to_string)
+                    .collect();
+                if used.is_empty() {
+                    continue;
+                }
+                (Version::V1, used)
+            }
+            _ => continue,
+        };
+        let Some(path) = own_path(proc_cgroup, version, &controllers) else {
+            continue;
+        };
+        let Ok(below) = Path::new(&path).strip_prefix(root) else {
+            continue;
+        };
+        let mount = crate::gc::unescape(mount);
+        if out.iter().any(|h: &Hierarchy| h.own.starts_with(&mount)) {
+            continue; // The same hierarchy mounted twice.
+        }
+        out.push(Hierarchy {
+            version,
+            controllers,
+            own: mount.join(below),
+            relative: PathBuf::from(path),
+        });
+    }
+    out
+}
+
+/// The caller's path in one hierarchy, from `/proc/self/cgroup` (`id:controllers:path`).
+fn own_path(proc_cgroup: &str, version: Version, controllers: &[String]) -> Option<String> {
+    proc_cgroup.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, list, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let hit = match version {
+            Version::V2 => list.is_empty(),
+            Version::V1 => {
+                !list.is_empty() && controllers.iter().all(|c| list.split(',').any(|l| l == c))
+            }
+        };
+        hit.then(|| path.to_string())
+    })
+}
+
+/// The host's hierarchies, for the calling process.
+pub fn host_hierarchies() -> Result<Vec<Hierarchy>> {
+    let read = |p: &str| {
+        fs::read_to_string(p).map_err(|source| CgroupError::Read {
+            path: p.into(),
+            source,
+        })
+    };
+    Ok(discover(
+        &read("/proc/self/mountinfo")?,
+        &read("/proc/self/cgroup")?,
+    ))
+}
+
+fn mkdir(path: &Path) -> Result<()> {
+    match fs::create_dir(path) {
+        Err(e) if !(e.kind() == io::ErrorKind::AlreadyExists && path.is_dir()) => {
+            Err(CgroupError::Create {
+                path: path.to_path_buf(),
+                source: e,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn write(path: &Path, value: &str) -> Result<()> {
+    fs::write(path, value).map_err(|source| CgroupError::Write {
+        path: path.to_path_buf(),
+        value: value.to_string(),
+        source,
+    })
+}
+
+fn apply(dir: &Path, settings: &[Setting]) -> Result<()> {
+    for s in settings {
+        let path = dir.join(s.file);
+        if s.optional && !path.exists() {
+            continue;
+        }
+        write(&path, &s.value)?;
+    }
+    Ok(())
+}
+
+/// What one app needs from its cgroups after the fork.
+#[derive(Debug, Default)]
+pub struct AppCgroup {
+    pub app: String,
+    /// The `cgroup.procs` of each of its cgroups, open for writing.
+    pub procs: Vec<OwnedFd>,
+    /// v1 `memory.oom_control` or v2 `memory.events`, open for reading.
+    pub oom: Option<OwnedFd>,
+}
+
+/// The pod's cgroups, made.
+#[derive(Debug)]
+pub struct PodCgroups {
+    /// The pod's cgroup directory in each hierarchy used.
+    pub pod_dirs: Vec<(Hierarchy, PathBuf)>,
+    /// v2: the controllers the pod hands to its apps.
+    pub v2_enabled: Vec<String>,
+}
+
+/// Creates the pod's cgroups (pod, stage1 leaf, one per app) in `hierarchies` with the limits.
+/// `record` (the pod dir's `cgroups` file) is written first.
+pub fn create(
+    hierarchies: &[Hierarchy],
+    uuid: &str,
+    apps: &[(String, AppLimits)],
+    pids_limit: Option<u64>,
+    record: &Path,
+) -> Result<PodCgroups> {
+    let scope = pod_scope_name(uuid);
+    let pod_dirs: Vec<(Hierarchy, PathBuf)> = hierarchies
+        .iter()
+        .map(|h| (h.clone(), h.own.join(&scope)))
+        .collect();
+    let mut text = String::new();
+    for (_, dir) in &pod_dirs {
+        text.push_str(&dir.to_string_lossy());
+        text.push('\n');
+    }
+    crate::status::write_atomic(record, text.as_bytes()).map_err(|e| CgroupError::Write {
+        path: record.to_path_buf(),
+        value: "the pod's cgroup list".into(),
+        source: io::Error::other(e.to_string()),
+    })?;
+    let mut v2_enabled = Vec::new();
+    for (h, pod) in &pod_dirs {
+        mkdir(pod)?;
+        match h.version {
+            Version::V1 => create_v1(h, pod, apps, pids_limit)?,
+            Version::V2 => v2_enabled = create_v2(&h.own, pod, apps, pids_limit)?,
+        }
+    }
+    Ok(PodCgroups {
+        pod_dirs,
+        v2_enabled,
+    })
+}
+
+fn create_v1(
+    h: &Hierarchy,
+    pod: &Path,
+    apps: &[(String, AppLimits)],
+    pids_limit: Option<u64>,
+) -> Result<()> {
+    if let (true, Some(limit)) = (h.has("pids"), pids_limit) {
+        apply(pod, &[limits::pids_limit(limit)])?;
+    }
+    mkdir(&pod.join(STAGE1_LEAF))?;
+    for (app, lim) in apps {
+        let dir = pod.join(app);
+        mkdir(&dir)?;
+        let mine: Vec<Setting> = lim
+            .v1()
+            .into_iter()
+            .filter(|s| h.has(s.controller))
+            .collect();
+        apply(&dir, &mine)?;
+        if h.has("devices") {
+            write(&dir.join("devices.deny"), "a")?;
+            for rule in DEVICE_ALLOW {
+                write(&dir.join("devices.allow"), rule)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The v2 part; returns the controllers enabled for the apps. Only the pod's own
+/// `cgroup.subtree_control` is written (it holds no process yet), never the caller's.
+fn create_v2(
+    parent: &Path,
+    pod: &Path,
+    apps: &[(String, AppLimits)],
+    pids_limit: Option<u64>,
+) -> Result<Vec<String>> {
+    let delegated = read_controllers(&parent.join("cgroup.subtree_control"))?;
+    let enable: Vec<String> = V2_WANTED
+        .iter()
+        .filter(|c| delegated.iter().any(|d| d == *c))
+        .map(|c| c.to_string())
+        .collect();
+    if let (true, Some(limit)) = (delegated.iter().any(|d| d == "pids"), pids_limit) {
+        apply(pod, &[limits::pids_limit(limit)])?;
+    }
+    if !enable.is_empty() {
+        let value: Vec<String> = enable.iter().map(|c| format!("+{c}")).collect();
+        write(&pod.join("cgroup.subtree_control"), &value.join(" "))?;
+    }
+    mkdir(&pod.join(STAGE1_LEAF))?;
+    for (app, lim) in apps {
+        let dir = pod.join(app);
+        mkdir(&dir)?;
+        let mine: Vec<Setting> = lim
+            .v2()
+            .into_iter()
+            .filter(|s| enable.iter().any(|c| c == s.controller))
+            .collect();
+        apply(&dir, &mine)?;
+    }
+    Ok(enable)
+}
+
+/// The controller names of a `cgroup.controllers`/`cgroup.subtree_control` text (a leading
+/// `+` tolerated); a missing file means none.
+fn read_controllers(path: &Path) -> Result<Vec<String>> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(text
+            .split_whitespace()
+            .map(|c| c.trim_start_matches('+').to_string())
+            .collect()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(CgroupError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+impl PodCgroups {
+    /// Moves the calling process into the stage1 leaf of every hierarchy.
+    pub fn join_stage1(&self) -> Result<()> {
+        for (_, pod) in &self.pod_dirs {
+            write(&pod.join(STAGE1_LEAF).join("cgroup.procs"), "0")?;
+        }
+        Ok(())
+    }
+
+    /// rkt's `subcgroup`: the pod cgroup relative to its hierarchy's root, from the
+    /// `name=systemd` hierarchy, else v2, else the first.
+    pub fn subcgroup(&self) -> Option<String> {
+        let pick = self
+            .pod_dirs
+            .iter()
+            .find(|(h, _)| h.has("name=systemd"))
+            .or_else(|| self.pod_dirs.iter().find(|(h, _)| h.version == Version::V2))
+            .or_else(|| self.pod_dirs.first())?;
+        let (h, dir) = pick;
+        let name = dir.file_name()?.to_string_lossy().into_owned();
+        let rel = h.relative.join(name);
+        Some(rel.to_string_lossy().trim_start_matches('/').to_string())
+    }
+
+    /// Opens what `app`'s forked child and PID 1 need (see the module docs).
+    pub fn open_app(&self, app: &str) -> Result<AppCgroup> {
+        let mut out = AppCgroup {
+            app: app.to_string(),
+            ..AppCgroup::default()
+        };
+        for (h, pod) in &self.pod_dirs {
+            let dir = pod.join(app);
+            out.procs.push(open(&dir.join("cgroup.procs"), true)?);
+            let oom = match h.version {
+                Version::V1 if h.has("memory") => Some("memory.oom_control"),
+                Version::V2 if self.v2_enabled.iter().any(|c| c == "memory") => {
+                    Some("memory.events")
+                }
+                _ => None,
+            };
+            if let Some(file) = oom {
+                out.oom = Some(open(&dir.join(file), false)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn open(path: &Path, for_write: bool) -> Result<OwnedFd> {
+    OpenOptions::new()
+        .read(!for_write)
+        .write(for_write)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map(OwnedFd::from)
+        .map_err(|source| CgroupError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// The cgroup limits of an app's isolators. Invalid isolators were refused earlier (the app
+/// specs are built first), so here they only count as none.
+pub fn app_limits(app: &aci::manifest::App) -> AppLimits {
+    let pairs = app.isolators.iter().map(|i| (i.name.as_str(), &i.value));
+    aci::isolator::check_list(pairs)
+        .map(|c| AppLimits::from_isolators(&c.isolators))
+        .unwrap_or_default()
+}
+
+/// The pids limit from stage1's environment, else the default; `None` = unlimited (`max`).
+pub fn pids_limit_from_env() -> Result<Option<u64>> {
+    match std::env::var(PIDS_LIMIT_ENV) {
+        Err(_) => Ok(Some(DEFAULT_PIDS_LIMIT)),
+        Ok(v) if v == "max" => Ok(None),
+        Ok(v) => match v.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(CgroupError::PidsLimit(v)),
+        },
+    }
+}
+
+/// The file, in the pod's `/rkt/status/`, that marks `app` as killed by the OOM killer (it
+/// holds the kill count and is written before the app's exit code). The dot keeps it apart
+/// from every app's status file: app names cannot contain one.
+pub fn oom_status_name(app: &str) -> String {
+    format!("{app}.oom")
+}
+
+/// The OOM kills counted in an app's memory cgroup (0 when unknown).
+pub fn read_oom_kills(fd: &OwnedFd) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let file = match fd.try_clone() {
+        Ok(fd) => File::from(fd),
+        Err(_) => return 0,
+    };
+    let mut buf = [0u8; 512];
+    match file.read_at(&mut buf, 0) {
+        Ok(n) => limits::oom_kills(&String::from_utf8_lossy(&buf[..n])),
+        Err(_) => 0,
+    }
+}
+
+/// Moves the calling process into `app`'s cgroups (for `enter`, from the host's mount
+/// namespace): `<dir>/<app>/cgroup.procs` of every directory listed in `record`. Returns how
+/// many it joined; a pod without a record (made before cgroups existed) joins none.
+pub fn join_app(record: &Path, app: &str) -> Result<usize> {
+    let text = match fs::read_to_string(record) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => {
+            return Err(CgroupError::Read {
+                path: record.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let dirs: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    for dir in &dirs {
+        write(&Path::new(dir).join(app).join("cgroup.procs"), "0")?;
+    }
+    Ok(dirs.len())
+}
+
+/// Removes the pod cgroups listed in `record` (and everything below them), deepest first.
+/// Processes still in them are killed and the removal retried for up to a second. Every listed
+/// directory must be named after the pod (`uuid`). A missing record means nothing to do.
+pub fn remove_recorded(record: &Path, uuid: &str) -> Result<usize> {
+    let text = match fs::read_to_string(record) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => {
+            return Err(CgroupError::Read {
+                path: record.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let scope = pod_scope_name(uuid);
+    let mut removed = 0;
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let dir = PathBuf::from(line);
+        if dir.file_name().is_none_or(|n| n != scope.as_str()) {
+            return Err(CgroupError::Foreign {
+                path: dir,
+                uuid: uuid.to_string(),
+            });
+        }
+        removed += remove_tree(&dir)?;
+    }
+    Ok(removed)
+}
+
+/// Removes `dir` and its child cgroups; returns how many directories went.
+pub fn remove_tree(dir: &Path) -> Result<usize> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => {
+            return Err(CgroupError::Read {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut count = 0;
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            count += remove_tree(&entry.path())?;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(count + 1),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(count),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                kill_members(dir);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(source) => {
+                return Err(CgroupError::Remove {
+                    path: dir.to_path_buf(),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// SIGKILLs every process listed in the cgroup's `cgroup.procs`.
+fn kill_members(dir: &Path) {
+    let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) else {
+        return;
+    };
+    for pid in text.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+        if pid > 0 {
+            crate::debug!("cgroup {}: killing leftover pid {pid}", dir.display());
+            // SAFETY: kill takes plain integers.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
