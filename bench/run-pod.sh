@@ -38,7 +38,10 @@ scratch=$(mktemp -d /var/tmp/rkt-bench-pod.XXXXXX)
 data=$scratch/data
 cleanup() {
 	"$rkt" --dir="$data" stop --force $(ls "$data/pods/run" 2>/dev/null) >/dev/null 2>&1 || true
-	"$rkt" --dir="$data" gc --grace-period=0s >/dev/null 2>&1 || true
+	"$rkt" --dir="$data" gc --grace-period=0s >/dev/null ||
+		echo "run-pod.sh: rkt gc failed; pods (and their cgroups) may be left" >&2
+	# Whatever gc could not release must show, not vanish with the scratch dir.
+	ls "$data"/pods/*/ 2>/dev/null | grep -q . && echo "run-pod.sh: pods left in $data/pods" >&2
 	rm -rf "$scratch"
 }
 trap cleanup EXIT
