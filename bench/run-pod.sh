@@ -41,7 +41,7 @@ cleanup() {
 	"$rkt" --dir="$data" gc --grace-period=0s >/dev/null ||
 		echo "run-pod.sh: rkt gc failed; pods (and their cgroups) may be left" >&2
 	# Whatever gc could not release must show, not vanish with the scratch dir.
-	ls "$data"/pods/*/ 2>/dev/null | grep -q . && echo "run-pod.sh: pods left in $data/pods" >&2
+	find "$data/pods" -mindepth 2 -maxdepth 2 2>/dev/null | grep -q . && echo "run-pod.sh: pods left in $data/pods" >&2
 	rm -rf "$scratch"
 }
 trap cleanup EXIT
