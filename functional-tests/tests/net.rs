@@ -232,3 +232,42 @@ fn a_failed_start_undoes_the_networks_already_added() {
         "the good network's lease was freed"
     );
 }
+
+/// The implicit `--net=default`: our own ptp and host-local from the stage1 image, on rkt's
+/// 172.16.28.0/24 with IP masquerade. gc must release the lease (in the shared host-local dir,
+/// where parallel pods may hold others), the veth, the NAT chain and the netns.
+#[test]
+fn the_default_network_runs_on_our_own_plugins() {
+    let ctx = RktCtx::new();
+    let img = InspectImage::new("rkt-rs.dev/ft/netdefault")
+        .args(&["--print-ipv4"])
+        .build(&ctx.work());
+    let uuid_file = ctx.work().join("uuid");
+    let save = format!("--uuid-file-save={}", uuid_file.display());
+    let out = ctx.run(&["--net=default", save.as_str(), img.to_str().unwrap()]);
+    let stdout = out.ok().to_string();
+    let uuid = uuid_of(&ctx, &uuid_file);
+    let ip = out.get("IPV4_eth0").to_string();
+    assert!(ip.starts_with("172.16.28."), "{stdout}");
+    let pod_dir = ctx.pod_dir(&uuid).unwrap();
+    let info: Value =
+        serde_json::from_slice(&std::fs::read(pod_dir.join("net-info.json")).unwrap()).unwrap();
+    assert_eq!(info[0]["netName"], "default");
+    let plugin = info[0]["pluginPath"].as_str().unwrap_or_default();
+    assert!(
+        plugin.ends_with("stage1/rootfs/usr/lib/rkt/plugins/net/ptp"),
+        "the stage1 image's ptp: {plugin}"
+    );
+    let veth = host_veth(&pod_dir);
+    let lease = Path::new("/var/lib/cni/networks/default").join(&ip);
+    let holder = std::fs::read_to_string(&lease).unwrap_or_default();
+    assert!(
+        holder.starts_with(&uuid),
+        "lease {} holds {holder:?}",
+        lease.display()
+    );
+    ctx.rkt(&["gc", "--grace-period=0s"]).ok();
+    let holder = std::fs::read_to_string(&lease).unwrap_or_default();
+    assert!(!holder.starts_with(&uuid), "lease {} kept", lease.display());
+    assert_clean(&uuid, &veth, &ctx.work().join("no-user-leases"), "default");
+}
