@@ -271,3 +271,45 @@ fn the_default_network_runs_on_our_own_plugins() {
     assert!(!holder.starts_with(&uuid), "lease {} kept", lease.display());
     assert_clean(&uuid, &veth, &ctx.work().join("no-user-leases"), "default");
 }
+
+/// `--net=none`: a network namespace of its own with only loopback; `--net=host`: the host's
+/// interfaces, as `ip -4 addr` lists them (but the veths of pods that come and go).
+#[test]
+fn none_has_only_loopback_and_host_sees_the_hosts_interfaces() {
+    let ctx = RktCtx::new();
+    let img = InspectImage::new("rkt-rs.dev/ft/netmodes")
+        .args(&["--print-ipv4"])
+        .build(&ctx.work());
+    let none = ctx.run(&["--net=none", img.to_str().unwrap()]);
+    let none_out = none.ok().to_string();
+    let addrs: Vec<&str> = none_out
+        .lines()
+        .filter(|l| l.starts_with("IPV4_"))
+        .collect();
+    assert_eq!(addrs, ["IPV4_lo=127.0.0.1"], "{none_out}");
+
+    let host = ctx.run(&["--net=host", img.to_str().unwrap()]);
+    let host_out = host.ok().to_string();
+    let listed = Command::new("ip")
+        .args(["-o", "-4", "addr"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let mut seen = 0;
+    for line in listed.lines() {
+        // `2: eth0    inet 10.0.0.5/24 brd ...`
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let (Some(name), Some(addr)) = (words.get(1), words.get(3)) else {
+            continue;
+        };
+        // Pods of tests running in parallel add and remove veths meanwhile.
+        if name.starts_with("veth") {
+            continue;
+        }
+        let ip = addr.split('/').next().unwrap_or_default();
+        let want = format!("IPV4_{name}={ip}");
+        assert!(host_out.contains(&want), "{want} missing: {host_out}");
+        seen += 1;
+    }
+    assert!(seen >= 1, "the host lists no IPv4 address: {listed}");
+}
