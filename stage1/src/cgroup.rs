@@ -513,23 +513,30 @@ pub fn read_oom_kills(fd: &OwnedFd) -> u64 {
     }
 }
 
+/// The pod cgroup directories listed in `record`; none when there is no record (a pod made
+/// before cgroups existed, or one that never got that far).
+fn read_record(record: &Path) -> Result<Vec<PathBuf>> {
+    match fs::read_to_string(record) {
+        Ok(text) => Ok(text
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(PathBuf::from)
+            .collect()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(CgroupError::Read {
+            path: record.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 /// Moves the calling process into `app`'s cgroups (for `enter`, from the host's mount
 /// namespace): `<dir>/<app>/cgroup.procs` of every directory listed in `record`. Returns how
 /// many it joined; a pod without a record (made before cgroups existed) joins none.
 pub fn join_app(record: &Path, app: &str) -> Result<usize> {
-    let text = match fs::read_to_string(record) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(source) => {
-            return Err(CgroupError::Read {
-                path: record.to_path_buf(),
-                source,
-            });
-        }
-    };
-    let dirs: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    let dirs = read_record(record)?;
     for dir in &dirs {
-        write(&Path::new(dir).join(app).join("cgroup.procs"), "0")?;
+        write(&dir.join(app).join("cgroup.procs"), "0")?;
     }
     Ok(dirs.len())
 }
@@ -538,20 +545,9 @@ pub fn join_app(record: &Path, app: &str) -> Result<usize> {
 /// Processes still in them are killed and the removal retried for up to a second. Every listed
 /// directory must be named after the pod (`uuid`). A missing record means nothing to do.
 pub fn remove_recorded(record: &Path, uuid: &str) -> Result<usize> {
-    let text = match fs::read_to_string(record) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(source) => {
-            return Err(CgroupError::Read {
-                path: record.to_path_buf(),
-                source,
-            });
-        }
-    };
     let scope = pod_scope_name(uuid);
     let mut removed = 0;
-    for line in text.lines().filter(|l| !l.is_empty()) {
-        let dir = PathBuf::from(line);
+    for dir in read_record(record)? {
         if dir.file_name().is_none_or(|n| n != scope.as_str()) {
             return Err(CgroupError::Foreign {
                 path: dir,

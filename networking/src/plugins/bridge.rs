@@ -8,9 +8,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::cni::{self, CniResult, Env, Interface, IpConfig, Ipv4Net, NetConf};
+use super::cni::{self, CniResult, Env, Interface, Ipv4Net, NetConf};
 use super::dispatch::PluginError;
-use super::iptables;
 use super::netlink::Netlink;
 use super::veth;
 
@@ -77,10 +76,6 @@ async fn configure(
     let host_name = veth::make_pair(&host, &cont, env, netns, bc.mtu).await?;
     host.set_master(&host_name, br_idx, bc.hairpin_mode).await?;
     let (ip, gw) = (lease.ip, lease.gateway);
-    let subnet = Ipv4Net {
-        addr: ip.network(),
-        prefix: ip.prefix,
-    };
 
     cont.add_addr(&env.ifname, ip).await?;
     veth::add_ipam_routes(&cont, &env.ifname, &lease.result, gw).await?;
@@ -107,8 +102,7 @@ async fn configure(
         veth::enable_forwarding()?;
     }
     if bc.ip_masq {
-        let chain = iptables::chain_name(&conf.name, &env.container_id);
-        iptables::add_masquerade(&chain, ip.addr, subnet, &veth::masq_comment(conf, env))?;
+        veth::masquerade(env, conf, lease)?;
     }
 
     let mut interfaces = vec![Interface {
@@ -117,18 +111,7 @@ async fn configure(
         sandbox: String::new(),
     }];
     interfaces.extend(veth::interfaces(&host, &cont, &host_name, env, netns).await?);
-    Ok(CniResult {
-        cni_version: conf.cni_version.clone(),
-        interfaces,
-        ips: vec![IpConfig {
-            version: None,
-            address: ip.to_string(),
-            gateway: Some(gw.into()),
-            interface: Some(2),
-        }],
-        routes: lease.result.routes.clone(),
-        dns: lease.result.dns.clone(),
-    })
+    Ok(lease.add_result(conf, interfaces, 2))
 }
 
 pub async fn del(env: &Env, conf: &NetConf, raw: &[u8]) -> Result<(), PluginError> {

@@ -8,9 +8,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::cni::{self, CniResult, Env, IpConfig, Ipv4Net, NetConf};
+use super::cni::{self, CniResult, Env, Ipv4Net, NetConf};
 use super::dispatch::PluginError;
-use super::iptables;
 use super::netlink::Netlink;
 use super::veth;
 
@@ -55,10 +54,7 @@ async fn configure(
         addr: gw,
         prefix: 32,
     };
-    let subnet = Ipv4Net {
-        addr: ip.network(),
-        prefix: ip.prefix,
-    };
+    let subnet = lease.subnet();
 
     cont.add_addr_no_prefix_route(&env.ifname, ip).await?;
     cont.add_route(gw32, None, &env.ifname).await?;
@@ -79,23 +75,11 @@ async fn configure(
     .await?;
     veth::enable_forwarding()?;
     if pc.ip_masq {
-        let chain = iptables::chain_name(&conf.name, &env.container_id);
-        iptables::add_masquerade(&chain, ip.addr, subnet, &veth::masq_comment(conf, env))?;
+        veth::masquerade(env, conf, lease)?;
     }
 
     let interfaces = veth::interfaces(&host, &cont, &host_name, env, netns).await?;
-    Ok(CniResult {
-        cni_version: conf.cni_version.clone(),
-        interfaces,
-        ips: vec![IpConfig {
-            version: None,
-            address: ip.to_string(),
-            gateway: Some(gw.into()),
-            interface: Some(1),
-        }],
-        routes: lease.result.routes.clone(),
-        dns: lease.result.dns.clone(),
-    })
+    Ok(lease.add_result(conf, interfaces, 1))
 }
 
 pub async fn del(env: &Env, conf: &NetConf, raw: &[u8]) -> Result<(), PluginError> {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::cni::{self, CniResult, Env, Interface, Ipv4Net, NetConf};
+use super::cni::{self, CniResult, Env, Interface, IpConfig, Ipv4Net, NetConf};
 use super::dispatch::PluginError;
 use super::iptables;
 use super::netlink::Netlink;
@@ -28,6 +28,50 @@ pub struct Lease {
     pub ip: Ipv4Net,
     pub gateway: Ipv4Addr,
     pub result: CniResult,
+}
+
+impl Lease {
+    /// The subnet the address belongs to.
+    pub fn subnet(&self) -> Ipv4Net {
+        Ipv4Net {
+            addr: self.ip.network(),
+            prefix: self.ip.prefix,
+        }
+    }
+
+    /// The ADD result: `interfaces`, and this address on `interfaces[index]`, with the IPAM
+    /// result's routes and DNS.
+    pub fn add_result(
+        &self,
+        conf: &NetConf,
+        interfaces: Vec<Interface>,
+        index: usize,
+    ) -> CniResult {
+        CniResult {
+            cni_version: conf.cni_version.clone(),
+            interfaces,
+            ips: vec![IpConfig {
+                version: None,
+                address: self.ip.to_string(),
+                gateway: Some(self.gateway.into()),
+                interface: Some(index),
+            }],
+            routes: self.result.routes.clone(),
+            dns: self.result.dns.clone(),
+        }
+    }
+}
+
+/// `ipMasq`: masquerade what the container sends outside its subnet, in a chain of its own.
+pub fn masquerade(env: &Env, conf: &NetConf, lease: &Lease) -> Result<(), PluginError> {
+    let chain = iptables::chain_name(&conf.name, &env.container_id);
+    iptables::add_masquerade(
+        &chain,
+        lease.ip.addr,
+        lease.subnet(),
+        &masq_comment(conf, env),
+    )?;
+    Ok(())
 }
 
 /// Runs IPAM ADD and takes its first IPv4 address, which must come with a gateway.
