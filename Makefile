@@ -6,6 +6,8 @@ FUZZ_SECONDS ?= 60
 DEB_PACKAGES := appc-spec gnupg xz-utils bzip2 gzip pkg-config libssl-dev crun runc
 # Networking: NAT for our CNI plugins, ping for their tests, the reference plugins to compare with.
 DEB_PACKAGES += iptables iputils-ping containernetworking-plugins
+# systemd integration tests: a systemd container built with debootstrap, booted by nspawn.
+DEB_PACKAGES += debootstrap systemd-container
 
 # Static binaries that run inside pods (stage1, stage2, the test probe): glibc linked
 # statically, so the stage1 image needs no libraries; without debug info, as they are copied into
@@ -26,8 +28,14 @@ export RKT_INSPECT_BIN := $(STATIC_DIR)/inspect
 RKT := $(TARGET_DIR)/release/rkt
 DEMO_ACI := $(TARGET_DIR)/demo/demo.aci
 DEMO_DIR := $(TARGET_DIR)/demo/data
+# The root filesystem of the systemd container (cached between runs), for tests/systemd.rs.
+export RKT_SYSTEMD_ROOTFS := $(TARGET_DIR)/systemd-rootfs
+# `make install`: the rkt binary, its stage1 image where rkt looks for it
+# (<stage1-images>/stage1-default.aci, /usr/lib/rkt/stage1-images by default) and the units.
+PREFIX ?= /usr
+DESTDIR ?=
 
-.PHONY: all build test static stage1 check fmt-check clippy unit deps fuzz run bench help clean
+.PHONY: all build test static stage1 check fmt-check clippy unit deps fuzz run bench help clean install systemd-rootfs
 
 all: build
 
@@ -50,8 +58,20 @@ clippy: stage1
 
 # Functional tests start real pods: a few at a time on small machines.
 TEST_THREADS ?= 4
-unit: stage1
+unit: stage1 systemd-rootfs
 	$(CARGO) test --workspace -- --test-threads=$(TEST_THREADS)
+
+systemd-rootfs: ## Debian minbase + systemd, dbus, machined for the systemd tests (cached)
+	functional-tests/systemd/build-rootfs.sh $(RKT_SYSTEMD_ROOTFS)
+
+install: build ## Install rkt, the stage1 image and the systemd units under $(DESTDIR)$(PREFIX)
+	install -D -m 0755 $(RKT) $(DESTDIR)$(PREFIX)/bin/rkt
+	install -D -m 0644 $(STAGE1_ACI) $(DESTDIR)$(PREFIX)/lib/rkt/stage1-images/stage1-default.aci
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	for u in dist/systemd/*; do \
+		sed 's|/usr/bin/rkt|$(PREFIX)/bin/rkt|g' $$u > $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u) && \
+		chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u) || exit 1; \
+	done
 
 deps: ## Install the Debian packages the build and tests need (as root; idempotent)
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \

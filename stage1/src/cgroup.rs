@@ -178,6 +178,14 @@ pub fn discover(mountinfo: &str, proc_cgroup: &str) -> Vec<Hierarchy> {
         ) else {
             continue;
         };
+        // A read-only hierarchy belongs to a container manager (nspawn mounts the v1
+        // controllers so): no cgroup can be made there, so the pod does without it.
+        if fields
+            .get(5)
+            .is_some_and(|o| o.split(',').any(|o| o == "ro"))
+        {
+            continue;
+        }
         let (version, controllers) = match *fstype {
             "cgroup2" => (Version::V2, Vec::new()),
             "cgroup" => {

@@ -19,7 +19,9 @@ use aci::manifest::EventHandlerName;
 use crate::appspec::{self, AppSpecError, app_spec, handler_spec};
 use crate::cgroup::{self, AppCgroup, CgroupError};
 use crate::context::{ContextError, PodContext, RunArgs};
+use crate::journal::{self, AppLog};
 use crate::net::{self, NetError, PodNetwork};
+use crate::notify::{self, NotifyError};
 use crate::ns::{self, NetMode, NsError};
 use crate::setup::{self, RealMountSys, SetupError};
 use crate::status::{self, StatusError, write_atomic};
@@ -39,6 +41,8 @@ pub enum InitError {
     Status(#[from] StatusError),
     #[error(transparent)]
     Net(#[from] NetError),
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
     #[error("pod {uuid}: cannot set up its cgroups")]
     Cgroup {
         uuid: String,
@@ -73,7 +77,7 @@ impl PodPlan {
         let mut apps = Vec::new();
         for app in &ctx.apps {
             let name = app.name.as_str();
-            let spec = app_spec(ctx, app)?;
+            let mut spec = app_spec(ctx, app)?;
             let mut handlers = [false; 2];
             for (k, event) in [EventHandlerName::PreStart, EventHandlerName::PostStop]
                 .into_iter()
@@ -83,6 +87,12 @@ impl PodPlan {
                     specs.push((appspec::handler_spec_path(name, event), to_json(&h)));
                     handlers[k] = true;
                 }
+            }
+            if notify::target().is_some() && notify::app_supports(&app.image) {
+                spec.environment.push(stage2::spec::EnvVar {
+                    name: "NOTIFY_SOCKET".into(),
+                    value: notify::APP_SOCKET.into(),
+                });
             }
             specs.push((appspec::app_spec_path(name), to_json(&spec)));
             apps.push(SupervisedApp {
@@ -144,6 +154,12 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
         uuid: ctx.args.uuid.clone(),
         source,
     })?;
+    // systemd: the sd_notify relay's sockets and the apps' journal streams, host side.
+    let relay = notify::Relay::prepare(&ctx)?;
+    let logs = journal::open(
+        &plan.apps.iter().map(|a| a.name.clone()).collect::<Vec<_>>(),
+        ctx.args.interactive,
+    );
     supervisor::block_signals().map_err(sys_err("block signals"))?;
     let flags = ns::pod_namespace_flags(&ctx.args, net);
     let (ready_r, ready_w) = pipe()?;
@@ -152,7 +168,8 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
     if child == 0 {
         drop((ready_r, go_w));
         guard.disarm(); // The host side owns the teardown.
-        let code = match pod_main(&ctx, &plan, pod_net.as_ref(), net, (ready_w, go_r), cgroups) {
+        let pipes = (ready_w, go_r);
+        let code = match pod_main(&ctx, &plan, pod_net.as_ref(), net, pipes, cgroups, logs) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("stage1: {}", stage2::error_chain(&e));
@@ -161,7 +178,12 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
         };
         std::process::exit(code);
     }
-    drop((ready_w, go_r));
+    drop((ready_w, go_r, logs));
+    if let Some(relay) = relay {
+        relay
+            .start()
+            .map_err(sys_err("start the sd_notify relay"))?;
+    }
     parent_main(&ctx, child, ready_r, go_w, &mut guard)
 }
 
@@ -280,8 +302,13 @@ fn parent_main(
     }
     drop(go);
     crate::debug!("pod PID 1 is host pid {child}");
+    let uuid = &ctx.args.uuid;
+    let registered = crate::machined::register(uuid, child, &ctx.pod_dir.join("stage1/rootfs"));
     loop {
         if let Some(code) = wait_child(child, false) {
+            if registered {
+                crate::machined::unregister(uuid);
+            }
             return Ok(code);
         }
         match supervisor::wait_signal(None) {
@@ -322,6 +349,7 @@ fn pod_main(
     net: NetMode,
     (mut ready, mut go): (File, File),
     cgroups: Vec<AppCgroup>,
+    logs: Vec<AppLog>,
 ) -> Result<i32, InitError> {
     if let Some(pn) = pod_net {
         net::netns::join(&pn.netns).map_err(sys_err(format!(
@@ -343,6 +371,8 @@ fn pod_main(
         let f = File::open("/dev/null").map_err(sys_err("open /dev/null"))?;
         Some(OwnedFd::from(f))
     };
+    notify::bind_into_apps(ctx)?;
+    let notify_ready = notify::stage1_sender(&ctx.pod_dir);
     setup::enter_stage1_root(ctx, &mut mounts)?;
     for (path, json) in &plan.specs {
         write_atomic(path, json)?;
@@ -365,6 +395,8 @@ fn pod_main(
         dev_null,
         interactive: ctx.args.interactive,
         cgroups,
+        notify_ready,
+        logs,
     };
     let mut sup = Supervisor::new(plan.apps.clone());
     Ok(supervisor::run(&mut sup, &mut spawner))

@@ -20,7 +20,7 @@ const USAGE: &str = "usage: inspect [--print-msg=S] [--print-env[=VAR]] [--print
 [--print-cgroup] [--print-fds] [--read-file=P] [--write-file=P] [--content=S] [--stat=P] \
 [--read-stdin] [--check-tty] [--print-seccomp] [--try-syscall=NAME] [--sleep=SECONDS] \
 [--silent-sigterm] [--ignore-sigterm] [--exit-code=N] [--print-ipv4] [--serve-tcp=PORT] \
-[--alloc=MIB] [--fork-bomb=N]";
+[--alloc=MIB] [--fork-bomb=N] [--notify-ready-after=MS] [--log-sigterm]";
 
 /// One thing to do, in order.
 enum Action {
@@ -48,6 +48,8 @@ enum Action {
     TrySyscall(String),
     Alloc(usize),
     ForkBomb(usize),
+    /// Wait MS milliseconds, then send `STATUS=` and `READY=1` to `$NOTIFY_SOCKET`.
+    NotifyReady(u64),
 }
 
 struct Settings {
@@ -55,6 +57,8 @@ struct Settings {
     content: String,
     silent_sigterm: bool,
     ignore_sigterm: bool,
+    /// `--log-sigterm`: SIGTERM prints `SIGNAL=SIGTERM`, then ends like `--silent-sigterm`.
+    log_sigterm: bool,
     exit_code: i32,
 }
 
@@ -68,7 +72,16 @@ fn main() {
         }
     };
     EXIT_CODE.store(settings.exit_code, Ordering::SeqCst);
-    if settings.ignore_sigterm {
+    if settings.log_sigterm {
+        // SAFETY: the handler only writes a constant, reads an atomic and calls _exit, all
+        // async-signal-safe.
+        unsafe {
+            libc::signal(
+                libc::SIGTERM,
+                on_sigterm_logged as *const () as libc::sighandler_t,
+            )
+        };
+    } else if settings.ignore_sigterm {
         // SAFETY: SIG_IGN needs no handler code.
         unsafe { libc::signal(libc::SIGTERM, libc::SIG_IGN) };
     } else if settings.silent_sigterm {
@@ -86,6 +99,15 @@ fn main() {
     exit(if failed { 1 } else { settings.exit_code });
 }
 
+extern "C" fn on_sigterm_logged(_: libc::c_int) {
+    let msg = b"SIGNAL=SIGTERM\n";
+    // SAFETY: write and _exit are async-signal-safe; the buffer is a constant.
+    unsafe {
+        libc::write(1, msg.as_ptr().cast(), msg.len());
+        libc::_exit(EXIT_CODE.load(Ordering::SeqCst));
+    }
+}
+
 extern "C" fn on_sigterm(_: libc::c_int) {
     // SAFETY: _exit is async-signal-safe and ends the process without touching shared state.
     unsafe { libc::_exit(EXIT_CODE.load(Ordering::SeqCst)) };
@@ -97,6 +119,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
         content: String::new(),
         silent_sigterm: false,
         ignore_sigterm: false,
+        log_sigterm: false,
         exit_code: 0,
     };
     for arg in args {
@@ -149,6 +172,17 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--silent-sigterm" => {
                 s.silent_sigterm = true;
                 continue;
+            }
+            "--log-sigterm" => {
+                s.log_sigterm = true;
+                continue;
+            }
+            "--notify-ready-after" => {
+                let v = need(value)?;
+                Action::NotifyReady(
+                    v.parse()
+                        .map_err(|_| format!("--notify-ready-after={v}: not milliseconds"))?,
+                )
             }
             "--ignore-sigterm" => {
                 s.ignore_sigterm = true;
@@ -225,6 +259,7 @@ fn perform(action: &Action, content: &str) -> Result<(), String> {
             }
         }
         Action::Sleep(secs) => std::thread::sleep(std::time::Duration::from_secs_f64(*secs)),
+        Action::NotifyReady(ms) => notify_ready(*ms)?,
         Action::Seccomp => {
             for line in read("/proc/self/status")?.lines() {
                 if let Some((k @ ("Seccomp" | "Seccomp_filters" | "NoNewPrivs"), v)) =
@@ -546,4 +581,16 @@ fn errno_name(errno: i32) -> String {
         .find(|(n, _)| *n == errno)
         .map(|(_, s)| s.to_string())
         .unwrap_or_else(|| format!("E{errno}"))
+}
+
+/// Sleeps `ms`, then tells `$NOTIFY_SOCKET` (a path) the probe is ready; prints `NOTIFIED=1`.
+fn notify_ready(ms: u64) -> Result<(), String> {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    let path =
+        std::env::var("NOTIFY_SOCKET").map_err(|_| "NOTIFY_SOCKET is not set".to_string())?;
+    let sock = std::os::unix::net::UnixDatagram::unbound().map_err(|e| format!("socket: {e}"))?;
+    sock.send_to(b"STATUS=probe ready\nREADY=1", &path)
+        .map_err(|e| format!("sending to NOTIFY_SOCKET {path}: {e}"))?;
+    println!("NOTIFIED=1");
+    Ok(())
 }

@@ -55,6 +55,18 @@ fn discovers_used_hierarchies_and_own_cgroups() {
     assert_eq!(got[0].controllers, ["cpu", "cpuacct"]);
     assert_eq!(got[3].version, Version::V2);
     assert_eq!(got[2].relative, Path::new("/system.slice/x.service"));
+
+    // In a systemd container the v1 controllers are mounted read-only: skipped.
+    let ro = MOUNTINFO.replace(
+        "/sys/fs/cgroup/memory rw",
+        "/sys/fs/cgroup/memory ro,nosuid",
+    );
+    let got = discover(&ro, PROC_CGROUP);
+    assert!(
+        got.iter()
+            .all(|h| !h.own.starts_with("/sys/fs/cgroup/memory"))
+    );
+    assert_eq!(got.len(), 3);
 }
 
 #[test]

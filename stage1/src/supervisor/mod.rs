@@ -367,6 +367,10 @@ pub struct RealSpawner {
     pub interactive: bool,
     /// Per app: its cgroups' `cgroup.procs` (joined by the forked child) and OOM counter.
     pub cgroups: Vec<crate::cgroup::AppCgroup>,
+    /// PID 1's line to the sd_notify relay: `READY=1` once all apps started ([`crate::notify`]).
+    pub notify_ready: Option<std::os::unix::net::UnixDatagram>,
+    /// Per app: journal streams for its stdout and stderr ([`crate::journal`]).
+    pub logs: Vec<crate::journal::AppLog>,
 }
 
 impl RealSpawner {
@@ -390,6 +394,11 @@ impl Spawner for RealSpawner {
         ];
         let envp = [std::ptr::null::<libc::c_char>()];
         let stdin = self.dev_null.as_ref().map(|f| f.as_raw_fd());
+        let log = self
+            .logs
+            .iter()
+            .find(|l| l.app == app)
+            .map(|l| (l.stdout.as_raw_fd(), l.stderr.as_raw_fd()));
         let foreground = self.interactive && job == Job::App;
         // Raw fds taken now: the child may not allocate.
         let join: Vec<i32> = self
@@ -416,6 +425,10 @@ impl Spawner for RealSpawner {
                 }
                 if let Some(fd) = stdin {
                     libc::dup2(fd, 0);
+                }
+                if let Some((out, err)) = log {
+                    libc::dup2(out, 1);
+                    libc::dup2(err, 2);
                 }
                 // "0" moves the writer itself; after the pivot, the pre-opened files are the
                 // only way to the host's cgroup trees.
@@ -470,6 +483,9 @@ impl Spawner for RealSpawner {
         let path = self.under_root(Path::new("/rkt/supervisor-status"));
         if let Err(e) = symlink_atomic("ready", &path) {
             eprintln!("stage1: {}", stage2::error_chain(&e));
+        }
+        if let Some(sender) = &self.notify_ready {
+            crate::notify::send_ready(sender);
         }
     }
 }

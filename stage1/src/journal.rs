@@ -1,0 +1,126 @@
+//! App output to journald, named after the app.
+//!
+//! When the pod runs as a systemd unit whose output already goes to the journal (stdout or
+//! stderr is the stream that `$JOURNAL_STREAM` names), each app gets its own two stream
+//! connections to journald's [`STREAM_SOCKET`], opened by stage1's host-side process before the
+//! fork: the identifier is the app's name (`journalctl -t APP`), and journald finds the unit
+//! from the connecting process's cgroup (`journalctl -u UNIT`). stdout logs at info, stderr at
+//! error. Anywhere else the apps keep stage1's stdout and stderr.
+
+use std::io::{self, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+/// journald's socket for stdout streams.
+pub const STREAM_SOCKET: &str = "/run/systemd/journal/stdout";
+
+/// syslog priorities of the two streams.
+const PRIORITY_INFO: u8 = 6;
+const PRIORITY_ERR: u8 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("app {app}: cannot open a journal stream at {STREAM_SOCKET}")]
+    Connect {
+        app: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The two journal streams of one app.
+#[derive(Debug)]
+pub struct AppLog {
+    pub app: String,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+/// Whether our own stdout or stderr is the journal stream systemd gave the unit.
+pub fn under_journal() -> bool {
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = stream
+        .to_str()
+        .and_then(|s| s.split_once(':'))
+        .and_then(|(d, i)| Some((d.parse::<u64>().ok()?, i.parse::<u64>().ok()?)))
+    else {
+        return false;
+    };
+    ["/proc/self/fd/1", "/proc/self/fd/2"]
+        .iter()
+        .any(|fd| std::fs::metadata(fd).is_ok_and(|m| m.dev() == dev && m.ino() == ino))
+}
+
+/// Streams for `apps` when the pod logs to the journal; empty otherwise (or with `interactive`).
+/// An app whose streams cannot be opened keeps stage1's output, with a warning.
+pub fn open(apps: &[String], interactive: bool) -> Vec<AppLog> {
+    if interactive || !under_journal() || !Path::new(STREAM_SOCKET).exists() {
+        return Vec::new();
+    }
+    apps.iter()
+        .filter_map(|app| match open_app(app) {
+            Ok(log) => Some(log),
+            Err(e) => {
+                eprintln!("stage1: {}", stage2::error_chain(&e));
+                None
+            }
+        })
+        .collect()
+}
+
+fn open_app(app: &str) -> Result<AppLog, JournalError> {
+    let err = |source| JournalError::Connect {
+        app: app.to_string(),
+        source,
+    };
+    let stdout = stream(app, PRIORITY_INFO).map_err(err)?;
+    let stderr = stream(app, PRIORITY_ERR).map_err(err)?;
+    Ok(AppLog {
+        app: app.to_string(),
+        stdout,
+        stderr,
+    })
+}
+
+/// One connection: journald's stream header, then the raw output follows.
+fn stream(identifier: &str, priority: u8) -> io::Result<OwnedFd> {
+    let mut s = UnixStream::connect(STREAM_SOCKET)?;
+    s.write_all(header(identifier, priority).as_bytes())?;
+    // journald only reads from it: a half-closed socket tells it nothing will be asked back.
+    s.shutdown(std::net::Shutdown::Read)?;
+    Ok(OwnedFd::from(s))
+}
+
+/// Identifier, unit id (empty: journald takes the peer's), priority, level prefix, and no
+/// forwarding to syslog, kmsg or the console.
+fn header(identifier: &str, priority: u8) -> String {
+    let id: String = identifier.chars().filter(|c| *c != '\n').collect();
+    format!("{id}\n\n{priority}\n0\n0\n0\n0\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_has_seven_lines() {
+        let h = header("web", PRIORITY_INFO);
+        assert_eq!(h, "web\n\n6\n0\n0\n0\n0\n");
+        assert_eq!(header("a\nb", PRIORITY_ERR).lines().next(), Some("ab"));
+    }
+
+    #[test]
+    fn nothing_without_a_journal_stream() {
+        // The test runner's output is not a journal stream.
+        // SAFETY: no other test in this module reads JOURNAL_STREAM.
+        unsafe { std::env::set_var("JOURNAL_STREAM", "1:1") };
+        assert!(!under_journal());
+        assert!(open(&["a".into()], false).is_empty());
+        unsafe { std::env::remove_var("JOURNAL_STREAM") };
+        assert!(!under_journal());
+    }
+}
