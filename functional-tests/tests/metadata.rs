@@ -296,8 +296,8 @@ fn restart_keeps_registered_pods_and_gc_deregisters() {
     pod.wait(Duration::from_secs(30));
     let mut gc = ctx.command(&["gc", "--grace-period=0s"]);
     gc.env("RKT_METADATA_SOCK", &svc.socket);
-    let status = gc.status().unwrap();
-    assert!(status.success());
+    let gc = gc.output().unwrap();
+    assert!(gc.status.success(), "{gc:?}");
     assert!(ctx.pod_dir(&uuid).is_none(), "gc removed the pod");
     assert_eq!(host_get(&uuid_url).0, 403, "gc deregistered the pod");
 }
