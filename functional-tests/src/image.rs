@@ -287,6 +287,18 @@ impl InspectImage {
         self
     }
 
+    /// An event handler (`pre-start` or `post-stop`) running `exec`.
+    pub fn event_handler(mut self, name: &str, exec: &[&str]) -> Self {
+        let handler = json!({"name": name, "exec": exec});
+        if let Some(o) = self.app.as_object_mut() {
+            match o.entry("eventHandlers").or_insert_with(|| json!([])) {
+                Value::Array(items) => items.push(handler),
+                other => *other = json!([handler]),
+            }
+        }
+        self
+    }
+
     pub fn file(mut self, path: &str, data: &[u8]) -> Self {
         self.extra
             .push(Extra::File(path.into(), data.to_vec(), 0o644, (0, 0)));

@@ -85,6 +85,18 @@ pub enum Command {
     Prepare(RunCmdArgs),
     /// Run a prepared pod
     RunPrepared(RunPreparedArgs),
+    /// Run the appc metadata service (pods register with `rkt run --mds-register`)
+    MetadataService(MetadataServiceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MetadataServiceArgs {
+    /// The TCP port pods reach the service on
+    #[arg(long, default_value_t = stage0::metadata::DEFAULT_PORT, value_name = "PORT")]
+    pub listen_port: u16,
+    /// The registration socket (root only); also read from RKT_METADATA_SOCK
+    #[arg(long, env = "RKT_METADATA_SOCK", default_value = stage0::metadata::DEFAULT_SOCKET, value_name = "PATH")]
+    pub socket: std::path::PathBuf,
 }
 
 /// `run`/`prepare`: images, per-app and pod flags in rkt's free order, parsed by
@@ -128,7 +140,7 @@ pub struct RunPreparedArgs {
     /// Run the single app interactively (stdin and the terminal)
     #[arg(long)]
     pub interactive: bool,
-    /// Register the pod with the metadata service (not supported yet)
+    /// Register the pod with the metadata service (`rkt metadata-service` must be running)
     #[arg(long)]
     pub mds_register: bool,
     /// The pod's hostname (default rkt-<uuid>)

@@ -43,6 +43,7 @@ pub enum InitError {
     Net(#[from] NetError),
     #[error(transparent)]
     Notify(#[from] NotifyError),
+    Mds(#[from] crate::mds::MdsError),
     #[error("pod {uuid}: cannot set up its cgroups")]
     Cgroup {
         uuid: String,
@@ -137,13 +138,17 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
     let lock = lock_fd()?;
     let cwd = std::env::current_dir().map_err(sys_err("read the working directory"))?;
     let mut ctx = PodContext::load(&cwd, args)?;
-    let plan = PodPlan::new(&ctx)?;
+    let mut plan = PodPlan::new(&ctx)?;
     // CNI plugins run now, from the host's namespaces, before the pod exists.
     let pod_net = match net {
         NetMode::Cni => Some(net::setup(&ctx, &spec)?),
         NetMode::Host | NetMode::None => None,
     };
     let mut guard = NetGuard::new(&ctx, pod_net.is_some());
+    // The metadata URL names the network's host side, known only now: plan again with it.
+    if crate::mds::set_metadata_url(&mut ctx, pod_net.as_ref())? {
+        plan = PodPlan::new(&ctx)?;
+    }
     ctx.args.net_resolv_conf = pod_net.as_ref().and_then(|n| n.resolv_conf.clone());
     crate::debug!(
         "pod {} ({} apps), lock fd {lock}",

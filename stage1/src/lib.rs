@@ -31,7 +31,8 @@
 //! app. fds 0-2 are the caller's stdio, passed to the apps (stdin only with `--interactive`,
 //! otherwise apps get `/dev/null`). `RKT_STAGE1_PIDS_LIMIT` (a positive number or `max`)
 //! overrides the pods' default `pids.max` of 4096 (provisional: a `rkt run` flag should set
-//! it).
+//! it). With `--mds-token`, `RKT_MDS_PORT` names the metadata service's port (default 18112);
+//! stage1 then sets `AC_METADATA_URL` for every app (see [`mds`]).
 //!
 //! **Files stage0 writes before `run`** (paths relative to the pod dir):
 //! - `pod`: the reified pod manifest. Each `apps[].app` is the effective runtime app (the
@@ -90,6 +91,7 @@ pub mod gc;
 pub mod init;
 pub mod journal;
 pub mod machined;
+pub mod mds;
 pub mod net;
 pub mod notify;
 pub mod ns;

@@ -20,7 +20,8 @@ const USAGE: &str = "usage: inspect [--print-msg=S] [--print-env[=VAR]] [--print
 [--print-cgroup] [--print-fds] [--read-file=P] [--write-file=P] [--content=S] [--stat=P] \
 [--read-stdin] [--check-tty] [--print-seccomp] [--try-syscall=NAME] [--sleep=SECONDS] \
 [--silent-sigterm] [--ignore-sigterm] [--exit-code=N] [--print-ipv4] [--serve-tcp=PORT] \
-[--alloc=MIB] [--fork-bomb=N] [--notify-ready-after=MS] [--log-sigterm]";
+[--alloc=MIB] [--fork-bomb=N] [--notify-ready-after=MS] [--log-sigterm] [--http-get=URL] [--http-post=URL] [--mds-hmac=TEXT] \
+[--wait-file=PATH]";
 
 /// One thing to do, in order.
 enum Action {
@@ -50,6 +51,15 @@ enum Action {
     ForkBomb(usize),
     /// Wait MS milliseconds, then send `STATUS=` and `READY=1` to `$NOTIFY_SOCKET`.
     NotifyReady(u64),
+    /// `HTTP_STATUS:<url>=`, `HTTP_TYPE:<url>=`, `HTTP_BODY_HEX:<url>=` (url as given).
+    HttpGet(String),
+    /// The same for a POST of the `--content` text as a form body.
+    HttpPost(String),
+    /// Signs the text with `$AC_METADATA_URL`, verifies it, then verifies a forgery:
+    /// `HMAC_SIGN=`, `HMAC_VERIFY=`, `HMAC_FORGED=` (HTTP statuses).
+    MdsHmac(String),
+    /// Waits (up to 30s) until the path exists: `WAITED=<path>`.
+    WaitFile(String),
 }
 
 struct Settings {
@@ -155,6 +165,10 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--fork-bomb" => Action::ForkBomb(number(flag, &need(value)?)?.min(MAX_FORKS)),
             "--check-tty" => Action::Tty,
             "--print-seccomp" => Action::Seccomp,
+            "--http-get" => Action::HttpGet(need(value)?),
+            "--http-post" => Action::HttpPost(need(value)?),
+            "--mds-hmac" => Action::MdsHmac(need(value)?),
+            "--wait-file" => Action::WaitFile(need(value)?),
             "--try-syscall" => Action::TrySyscall(need(value)?),
             "--sleep" => {
                 let v = need(value)?;
@@ -275,6 +289,137 @@ fn perform(action: &Action, content: &str) -> Result<(), String> {
         }
         Action::Alloc(mib) => alloc(*mib),
         Action::ForkBomb(n) => fork_bomb(*n),
+        Action::HttpGet(url) => print_http(url, http("GET", &expand(url)?, b"")?),
+        Action::HttpPost(url) => print_http(url, http("POST", &expand(url)?, content.as_bytes())?),
+        Action::MdsHmac(text) => mds_hmac(text)?,
+        Action::WaitFile(p) => {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while std::fs::symlink_metadata(p).is_err() {
+                if std::time::Instant::now() > deadline {
+                    return Err(format!("{p} did not appear within 30s"));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            println!("WAITED={p}");
+        }
+    }
+    Ok(())
+}
+
+/// A leading `$AC_METADATA_URL` replaced by its value (there is no shell to do it).
+fn expand(url: &str) -> Result<String, String> {
+    match url.strip_prefix("$AC_METADATA_URL") {
+        Some(rest) => {
+            let base = std::env::var("AC_METADATA_URL").map_err(|_| "AC_METADATA_URL is unset")?;
+            Ok(format!("{base}{rest}"))
+        }
+        None => Ok(url.to_string()),
+    }
+}
+
+struct HttpReply {
+    status: u16,
+    content_type: String,
+    body: Vec<u8>,
+}
+
+fn print_http(label: &str, r: HttpReply) {
+    println!("HTTP_STATUS:{label}={}", r.status);
+    println!("HTTP_TYPE:{label}={}", r.content_type);
+    let hex: String = r.body.iter().map(|b| format!("{b:02x}")).collect();
+    println!("HTTP_BODY_HEX:{label}={hex}");
+}
+
+/// A minimal HTTP/1.0 client with the metadata flavor header (std only: the probe is static).
+fn http(method: &str, url: &str, body: &[u8]) -> Result<HttpReply, String> {
+    use std::io::Read;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url}: only http:// URLs"))?;
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let mut conn =
+        std::net::TcpStream::connect(host).map_err(|e| format!("connect {host}: {e}"))?;
+    let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+    let mut req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nMetadata-Flavor: AppContainer\r\n\
+         Connection: close\r\n"
+    );
+    if method == "POST" {
+        req.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    conn.write_all(req.as_bytes())
+        .and_then(|_| conn.write_all(body))
+        .map_err(|e| format!("send to {host}: {e}"))?;
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw)
+        .map_err(|e| format!("read from {host}: {e}"))?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| format!("{url}: no end of headers"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut body = raw[split + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("{url}: bad status line"))?;
+    let mut content_type = String::new();
+    for line in lines {
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-type") {
+                content_type = v.trim().to_string();
+            }
+            if k.eq_ignore_ascii_case("content-length")
+                && let Ok(n) = v.trim().parse::<usize>()
+            {
+                body.truncate(n);
+            }
+        }
+    }
+    Ok(HttpReply {
+        status,
+        content_type,
+        body,
+    })
+}
+
+/// Form-encodes `s` (everything but unreserved characters escaped).
+fn form_escape(s: &[u8]) -> String {
+    s.iter()
+        .map(|&b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn mds_hmac(text: &str) -> Result<(), String> {
+    let base = expand("$AC_METADATA_URL/acMetadata/v1")?;
+    let uuid = http("GET", &format!("{base}/pod/uuid"), b"")?;
+    let uuid = String::from_utf8_lossy(&uuid.body).to_string();
+    let body = format!("content={}", form_escape(text.as_bytes()));
+    let sign = http("POST", &format!("{base}/pod/hmac/sign"), body.as_bytes())?;
+    println!("HMAC_SIGN={}", sign.status);
+    let sig = form_escape(&sign.body);
+    for (key, content) in [
+        ("HMAC_VERIFY", text.to_string()),
+        ("HMAC_FORGED", format!("{text}!")),
+    ] {
+        let body = format!(
+            "content={}&uuid={uuid}&signature={sig}",
+            form_escape(content.as_bytes())
+        );
+        let r = http("POST", &format!("{base}/pod/hmac/verify"), body.as_bytes())?;
+        println!("{key}={}", r.status);
     }
     Ok(())
 }

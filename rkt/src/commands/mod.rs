@@ -8,6 +8,7 @@ mod fetch;
 mod gc;
 pub mod image;
 mod list;
+mod metadata_service;
 mod prepare;
 mod rm;
 mod run;
@@ -40,6 +41,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(&cli.global, args),
         Command::Prepare(args) => prepare::run(&cli.global, args),
         Command::RunPrepared(args) => run_prepared::run(&Ctx::new(&cli.global)?, &cli.global, args),
+        Command::MetadataService(args) => metadata_service::run(&Ctx::new(&cli.global)?, args),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use stage0::metadata::register_pod;
 use stage0::pod::write_uuid_file;
 use stage0::run::args::{Command, RunArgs, parse};
 use stage0::run::{StageOneFlags, exec_stage1, require_root};
@@ -24,8 +25,18 @@ pub fn run(global: &GlobalArgs, args: &RunCmdArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &parsed.pod.uuid_file_save {
         write_uuid_file(path, &pod.uuid())?;
     }
+    // Before `run`: a pod the service refused stays an aborted prepare for gc.
+    let mds = if parsed.pod.mds_register {
+        Some(register_pod(&pod.path(), &pod.uuid().to_string())?)
+    } else {
+        None
+    };
     pod.to_run()?;
-    let flags = stage1_flags(&ctx, &global, &parsed);
+    let mut flags = stage1_flags(&ctx, &global, &parsed);
+    if let Some((token, port)) = mds {
+        flags.mds_token = Some(token);
+        flags.mds_port = Some(port);
+    }
     Err(exec_stage1(&pod, &flags).into())
 }
 
@@ -45,5 +56,6 @@ fn stage1_flags(ctx: &Ctx, global: &GlobalArgs, parsed: &RunArgs) -> StageOneFla
         ipc: pod.ipc.clone(),
         insecure: ctx.insecure,
         mds_token: None,
+        mds_port: None,
     }
 }

@@ -10,8 +10,10 @@ use crate::context::Ctx;
 
 pub fn run(ctx: &Ctx, global: &GlobalArgs, args: &RunPreparedArgs) -> anyhow::Result<ExitCode> {
     require_root("run-prepared")?;
-    if args.mds_register {
-        anyhow::bail!("--mds-register is not supported yet: rkt-rs has no metadata service");
+    if args.mds_register && args.net.iter().any(|n| n == "none") {
+        anyhow::bail!(
+            "conflicting flags: --mds-register and --net=none: the metadata service needs a network"
+        );
     }
     let pods = Pods::new(&ctx.data_dir)?;
     let mut pod = Pod::open(&pods, &args.uuid)?;
@@ -24,7 +26,18 @@ pub fn run(ctx: &Ctx, global: &GlobalArgs, args: &RunPreparedArgs) -> anyhow::Re
             );
         }
     }
+    let mds = if args.mds_register {
+        // A prepared pod already has a token only if an earlier run-prepared failed late.
+        let _ = std::fs::remove_file(pod.path().join(stage0::metadata::TOKEN_FILE));
+        Some(stage0::metadata::register_pod(
+            &pod.path(),
+            &pod.uuid().to_string(),
+        )?)
+    } else {
+        None
+    };
     pod.to_run()?;
+    let (mds_token, mds_port) = mds.map(|(t, p)| (Some(t), Some(p))).unwrap_or_default();
     let flags = StageOneFlags {
         debug: global.debug,
         net: if args.net.is_empty() {
@@ -42,7 +55,8 @@ pub fn run(ctx: &Ctx, global: &GlobalArgs, args: &RunPreparedArgs) -> anyhow::Re
         hosts_entries: args.hosts_entry.clone(),
         ipc: args.ipc.clone(),
         insecure: ctx.insecure,
-        mds_token: None,
+        mds_token,
+        mds_port,
     };
     Err(exec_stage1(&pod, &flags).into())
 }

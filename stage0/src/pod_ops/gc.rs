@@ -12,6 +12,10 @@ use crate::pod::{GcOptions, GcReport, Pod, PodDir, Pods};
 /// appears in the report as a failure.
 pub fn gc(pods: &Pods, opts: &GcOptions, stage1: &Stage1Options) -> Result<GcReport> {
     let report = pods.gc(opts, |pod: &Pod| {
+        // The service must stop serving a pod whose files are about to go.
+        if let Err(e) = crate::metadata::deregister_pod(pod) {
+            tracing::warn!("pod {}: {e}", pod.uuid());
+        }
         if pod.dir() == PodDir::ExitedGarbage {
             run_gc(pod, stage1)?;
         }

@@ -530,12 +530,6 @@ fn check_conflicts(out: &RunArgs, have_defaults: bool, defaults: &AppFlags) -> R
             "the metadata service needs a network",
         ));
     }
-    if pod.mds_register {
-        return Err(ArgsError::Unsupported {
-            flag: "--mds-register".to_string(),
-            why: "rkt-rs has no metadata service",
-        });
-    }
     if defaults.signature.is_some() && out.apps.len() > 1 {
         return Err(conflict(
             "--signature",

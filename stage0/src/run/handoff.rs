@@ -31,8 +31,11 @@ pub struct StageOneFlags {
     pub hosts_entries: Vec<String>,
     pub ipc: Option<String>,
     pub insecure: InsecureOptions,
-    /// Only with `--mds-register` (not supported yet, so always None today).
+    /// Only with `--mds-register`: the pod's metadata service token.
     pub mds_token: Option<String>,
+    /// With `mds_token`: the service's port, passed as `RKT_MDS_PORT` (rkt's stage1
+    /// hard-codes 18112; ours takes it from there so a service on another port works).
+    pub mds_port: Option<u16>,
 }
 
 /// The argv for stage1: the entrypoint, the flags, the UUID.
@@ -109,12 +112,15 @@ pub fn exec_stage1(pod: &Pod, flags: &StageOneFlags) -> RunError {
     };
     let argv = stage1_argv(&entry, flags, &pod.uuid().to_string());
     tracing::debug!(?argv, pod = %dir.display(), "exec stage1");
-    let err = std::process::Command::new(&entry)
-        .arg0(&argv[0])
+    let mut cmd = std::process::Command::new(&entry);
+    cmd.arg0(&argv[0])
         .args(&argv[1..])
         .current_dir(&dir)
-        .env(LOCK_FD_ENV, fd.to_string())
-        .exec();
+        .env(LOCK_FD_ENV, fd.to_string());
+    if let Some(port) = flags.mds_port.filter(|_| flags.mds_token.is_some()) {
+        cmd.env(crate::metadata::PORT_ENV, port.to_string());
+    }
+    let err = cmd.exec();
     RunError::Exec {
         path: entry,
         source: err,
@@ -151,6 +157,7 @@ mod tests {
             ipc: Some("private".into()),
             insecure: "capabilities,seccomp".parse().unwrap(),
             mds_token: Some("tok".into()),
+            mds_port: Some(1),
         };
         let argv = strs(stage1_argv(Path::new("/init"), &flags, "uuid"));
         assert_eq!(
