@@ -9,6 +9,7 @@ pub mod images;
 pub mod insecure;
 pub mod pod;
 pub mod pod_ops;
+pub mod remote;
 pub mod run;
 pub mod stage1_abi;
 pub mod store;
