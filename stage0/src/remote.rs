@@ -7,6 +7,7 @@
 //! - Redirects are followed here, not by the HTTP library, so every hop is checked against
 //!   these rules and gets only the credentials of its own host (auth.d).
 //! - Proxies come from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` (and lowercase), minus `NO_PROXY`.
+//! - A server that sends nothing for `RKT_HTTP_TIMEOUT` seconds (default 60) ends the request.
 //! - Credentials never appear in an error or a log line: errors carry URLs and statuses only.
 
 mod auth;
@@ -65,6 +66,8 @@ pub enum RemoteError {
         got: u64,
         expected: u64,
     },
+    #[error("{url}: the server stalled: no data for {secs} seconds")]
+    Stalled { url: String, secs: u64 },
     #[error("{url}: reading the body: {error}")]
     Read { url: String, error: std::io::Error },
     #[error("{url}: server sent a range that does not continue the partial download ({reason})")]
@@ -178,7 +181,7 @@ impl HttpClient {
             skip_tls_verify: false,
             credentials,
             connect_timeout: Duration::from_secs(30),
-            read_timeout: Duration::from_secs(60),
+            read_timeout: Duration::from_secs(read_timeout_secs()),
         })
     }
 
@@ -276,6 +279,15 @@ impl HttpClient {
         }
         Ok(builder.build())
     }
+}
+
+/// Seconds without data before a request is given up: `RKT_HTTP_TIMEOUT`, else 60.
+fn read_timeout_secs() -> u64 {
+    std::env::var("RKT_HTTP_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(60)
 }
 
 fn transport_error(url: &str, t: &ureq::Transport) -> RemoteError {

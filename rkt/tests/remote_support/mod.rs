@@ -248,10 +248,14 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn start(ns: &NetNs, port: u16, tls: Option<native_tls::Identity>, site: Arc<Site>) -> Server {
-        let acceptor = tls.map(|id| {
-            Arc::new(native_tls::TlsAcceptor::new(id).expect("TLS acceptor"))
-        });
+    pub fn start(
+        ns: &NetNs,
+        port: u16,
+        tls: Option<native_tls::Identity>,
+        site: Arc<Site>,
+    ) -> Server {
+        let acceptor =
+            tls.map(|id| Arc::new(native_tls::TlsAcceptor::new(id).expect("TLS acceptor")));
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = std::sync::mpsc::channel();
         let ns_path = PathBuf::from("/run/netns").join(&ns.name);
@@ -267,7 +271,8 @@ impl Server {
             while !stop2.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        let (site, acceptor, stop) = (site.clone(), acceptor.clone(), stop2.clone());
+                        let (site, acceptor, stop) =
+                            (site.clone(), acceptor.clone(), stop2.clone());
                         std::thread::spawn(move || serve_conn(stream, acceptor, &site, &stop));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
@@ -428,6 +433,17 @@ fn reply(s: &mut impl Write, status: u16, headers: &[(String, String)], body: &[
 
 /// `rkt ARGS` inside the namespace, trusting `ca` through `SSL_CERT_FILE`, without proxies.
 pub fn rkt_in(ns: &NetNs, env: &TestEnv, ca: Option<&Ca>, args: &[&str]) -> Run {
+    rkt_in_with(ns, env, ca, &[], args)
+}
+
+/// [`rkt_in`] with extra environment variables.
+pub fn rkt_in_with(
+    ns: &NetNs,
+    env: &TestEnv,
+    ca: Option<&Ca>,
+    vars: &[(&str, &str)],
+    args: &[&str],
+) -> Run {
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_rkt")])
         .arg(format!("--dir={}", env.data_dir().display()))
@@ -436,11 +452,17 @@ pub fn rkt_in(ns: &NetNs, env: &TestEnv, ca: Option<&Ca>, args: &[&str]) -> Run 
         .args(args)
         .stdin(Stdio::null());
     for v in [
-        "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
         "SSL_CERT_DIR",
     ] {
         cmd.env_remove(v);
     }
+    cmd.envs(vars.iter().copied());
     match ca {
         Some(ca) => cmd.env("SSL_CERT_FILE", ca.pem_path()),
         // A CA file trusting nothing of ours: the system store must not make the test pass.

@@ -157,7 +157,8 @@ pub fn download(
             limit,
         });
     }
-    let size = match copy_body(resp, file, start, expected, limit, progress) {
+    let secs = client.read_timeout.as_secs();
+    let size = match copy_body(resp, file, (start, expected, limit, secs), progress) {
         Ok(n) => n,
         Err(e) => {
             if matches!(e, RemoteError::TooLarge { .. } | RemoteError::Io { .. }) {
@@ -179,9 +180,7 @@ pub fn download(
 fn copy_body(
     resp: super::Response,
     mut file: &File,
-    start: u64,
-    expected: Option<u64>,
-    limit: u64,
+    (start, expected, limit, read_timeout_secs): (u64, Option<u64>, u64, u64),
     progress: Option<Arc<dyn Progress>>,
 ) -> Result<u64, RemoteError> {
     let url = resp.url.clone();
@@ -225,6 +224,17 @@ fn copy_body(
     let _ = file.flush();
     if got > limit {
         return Err(RemoteError::TooLarge { url, limit });
+    }
+    if let Err(e) = &result {
+        if matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ) {
+            return Err(RemoteError::Stalled {
+                url,
+                secs: read_timeout_secs,
+            });
+        }
     }
     match (result, expected) {
         (Ok(()), Some(exp)) if got < exp => Err(RemoteError::Truncated {
