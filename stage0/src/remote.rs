@@ -291,7 +291,13 @@ fn read_timeout_secs() -> u64 {
 }
 
 fn transport_error(url: &str, t: &ureq::Transport) -> RemoteError {
-    let reason = t.to_string();
+    // Not `t.to_string()`: it repeats the URL, which the error prints already.
+    let mut parts = vec![t.kind().to_string()];
+    parts.extend(t.message().map(str::to_string));
+    if let Some(source) = std::error::Error::source(t) {
+        parts.push(source.to_string());
+    }
+    let reason = parts.join(": ");
     let lower = reason.to_ascii_lowercase();
     if lower.contains("certificate") || lower.contains("verify failed") {
         RemoteError::Certificate {

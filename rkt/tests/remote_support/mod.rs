@@ -155,11 +155,14 @@ impl Req {
     }
 }
 
+/// A served body and its extra headers.
+type Served = (Vec<u8>, Vec<(String, String)>);
+
 /// What a site does besides serving its files.
 #[derive(Default)]
 pub struct Site {
     /// `host + path` (path with query) → (body, extra headers).
-    files: Mutex<HashMap<String, (Vec<u8>, Vec<(String, String)>)>>,
+    files: Mutex<HashMap<String, Served>>,
     /// Cut the next full (200) answer for this key after so many body bytes.
     cut_next: Mutex<HashMap<String, usize>>,
     /// Answer these keys with headers only, then nothing for a long time.

@@ -293,15 +293,15 @@ impl Fetcher {
                 image: t.image.to_string(),
                 error,
             })?;
-        if let Some(signer) = &any_signer {
-            if signer.covers(&staged.manifest().name).is_none() {
-                return Err(FetchError::WrongSigner {
-                    file: dl.url.clone().into(),
-                    name: staged.manifest().name.to_string(),
-                    fingerprint: signer.signer.fingerprint.clone(),
-                    scopes: signer.scopes.clone(),
-                });
-            }
+        if let Some(signer) = &any_signer
+            && signer.covers(&staged.manifest().name).is_none()
+        {
+            return Err(FetchError::WrongSigner {
+                file: dl.url.clone().into(),
+                name: staged.manifest().name.to_string(),
+                fingerprint: signer.signer.fingerprint.clone(),
+                scopes: signer.scopes.clone(),
+            });
         }
         if let Some(app) = t.expected {
             check_matches(t.image, app, staged.manifest())?;
@@ -375,14 +375,14 @@ impl Fetcher {
                     })?;
         }
         let info = self.discover_and_fetch(&described, &app)?;
-        if let Some(id) = &dep.image_id {
-            if info.id != id.as_str() && !id.as_str().starts_with(&info.key) {
-                return Err(FetchError::Mismatch {
-                    image: described,
-                    wanted: format!("image ID {id}"),
-                    got: info.id,
-                });
-            }
+        if let Some(id) = &dep.image_id
+            && info.id != id.as_str()
+        {
+            return Err(FetchError::Mismatch {
+                image: described,
+                wanted: format!("image ID {id}"),
+                got: info.id,
+            });
         }
         Ok(info)
     }

@@ -50,7 +50,12 @@ pub fn discover(
                 }
                 "no matching ac-discovery tags".to_string()
             }
-            Err(e) => e.to_string(),
+            Err(e) => {
+                let text = e.to_string();
+                let prefix = format!("{url}: ");
+                text.strip_prefix(&prefix)
+                    .map_or(text.clone(), str::to_string)
+            }
         };
         tracing::debug!(%url, %outcome, "discovery: trying the next prefix");
         tried.push(DiscoveryAttempt { url, outcome });

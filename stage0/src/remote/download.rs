@@ -225,16 +225,16 @@ fn copy_body(
     if got > limit {
         return Err(RemoteError::TooLarge { url, limit });
     }
-    if let Err(e) = &result {
-        if matches!(
+    if let Err(e) = &result
+        && matches!(
             e.kind(),
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-        ) {
-            return Err(RemoteError::Stalled {
-                url,
-                secs: read_timeout_secs,
-            });
-        }
+        )
+    {
+        return Err(RemoteError::Stalled {
+            url,
+            secs: read_timeout_secs,
+        });
     }
     match (result, expected) {
         (Ok(()), Some(exp)) if got < exp => Err(RemoteError::Truncated {
