@@ -19,6 +19,8 @@ pub struct Ctx {
     pub dirs: ConfigDirs,
     pub config: Config,
     pub insecure: InsecureOptions,
+    /// `--trust-keys-from-https`.
+    pub trust_keys_from_https: bool,
 }
 
 impl Ctx {
@@ -42,6 +44,7 @@ impl Ctx {
             dirs,
             config,
             insecure,
+            trust_keys_from_https: global.trust_keys_from_https,
         })
     }
 

@@ -1,10 +1,9 @@
 //! Getting an image into the store: what `rkt fetch` (and later `run`/`prepare`) do with an image
 //! argument (rkt.md §3, §4).
 //!
-//! Today only local sources work: an image ID prefix (`sha512-…`, always from the store), an
-//! image file (a path or `file://`, always read from disk) and a name already in the store.
-//! Remote sources (HTTPS archives, appc discovery, Docker registries) come later; asking for one
-//! is an error that says what works today.
+//! Sources: an image ID prefix (`sha512-…`, always from the store), an image file (a path or
+//! `file://`, always read from disk), an `https://` archive URL and an appc name (the store, then
+//! meta discovery, as the pull policy says; see `remote`). Docker registries are not supported.
 //!
 //! A file's detached signature (`--signature FILE` or `<file>.asc`) is checked against the trust
 //! store **before** the archive is decompressed or parsed (security.md T7). Because a file has no
@@ -15,6 +14,7 @@
 mod file;
 mod policy;
 mod progress;
+mod remote;
 
 use std::path::PathBuf;
 
@@ -35,8 +35,8 @@ pub const DEFAULT_MAX_UNCOMPRESSED_SIZE: u64 = 64 << 30;
 /// Largest accepted signature file; armored detached signatures are a few hundred bytes.
 pub const MAX_SIGNATURE_SIZE: u64 = 1 << 20;
 
-const WHAT_WORKS: &str = "today rkt-rs fetches image files (a path or file://), images already \
-                          in the store by name, and sha512- image IDs";
+const WHAT_WORKS: &str = "rkt-rs fetches image files (a path or file://), https:// URLs, appc \
+                          names (through the store and meta discovery) and sha512- image IDs";
 
 /// Why an image could not be fetched. Each message names the image or file and what to do;
 /// causes are part of the message (fields named `error`, not error sources), so rkt's one-line
@@ -53,8 +53,8 @@ pub enum FetchError {
     )]
     NotInStoreNever { image: String },
     #[error(
-        "image {image:?} is not in the store, and fetching by name (appc discovery) is not \
-         supported yet; fetch the image file with `rkt fetch <file>.aci`"
+        "image {image:?}: discovery offered no image endpoint that could be fetched; fetch the \
+         image file with `rkt fetch <file>.aci`"
     )]
     NotInStore { image: String },
     #[error("image {image}: {error}")]
@@ -103,6 +103,41 @@ pub enum FetchError {
     Dependency { image: String, dependency: String },
     #[error("image {image}: rendering it into the tree store: {error}")]
     Render { image: String, error: StoreError },
+    #[error("image {image}: {error}")]
+    Remote {
+        image: String,
+        error: crate::remote::RemoteError,
+    },
+    #[error(
+        "image {image}: cannot get its signature {url}: {error} (or skip verification with \
+         --insecure-options=image)"
+    )]
+    NoRemoteSignature {
+        image: String,
+        url: String,
+        error: crate::remote::RemoteError,
+    },
+    #[error(
+        "image {image}: signature {url} not accepted: {error} (or skip verification with \
+         --insecure-options=image)"
+    )]
+    RemoteSignatureRefused {
+        image: String,
+        url: String,
+        error: Box<TrustError>,
+    },
+    #[error("image {image}: the server sent {got}, which is not what was asked for ({wanted})")]
+    Mismatch {
+        image: String,
+        wanted: String,
+        got: String,
+    },
+    #[error("image {image}: dependency cycle {chain}")]
+    DependencyCycle { image: String, chain: String },
+    #[error("image {image}: more than {limit} dependencies to fetch")]
+    TooManyDependencies { image: String, limit: usize },
+    #[error("key {url}: cannot trust it: {error}")]
+    KeyFromHttps { url: String, error: Box<TrustError> },
 }
 
 fn scopes_text(scopes: &[Scope]) -> String {
@@ -125,6 +160,13 @@ pub struct Fetcher {
     pub render: bool,
     /// Where to report the progress of reading an image (a terminal progress bar), if anywhere.
     pub progress: Option<std::sync::Arc<dyn Progress>>,
+    /// auth.d entries by domain, for remote fetches.
+    pub auth: std::collections::BTreeMap<String, crate::config::AuthConfig>,
+    /// `--trust-keys-from-https`: trust the keys discovery names over HTTPS when none covers
+    /// the image yet.
+    pub trust_keys_from_https: bool,
+    /// Longest wait for the server on any read (default: the client's).
+    pub http_read_timeout: Option<std::time::Duration>,
 }
 
 impl Fetcher {
@@ -140,6 +182,9 @@ impl Fetcher {
             max_uncompressed_size: DEFAULT_MAX_UNCOMPRESSED_SIZE,
             render: rustix::process::geteuid().is_root(),
             progress: None,
+            auth: Default::default(),
+            trust_keys_from_https: false,
+            http_read_timeout: None,
         }
     }
 
@@ -156,10 +201,7 @@ impl Fetcher {
             }
             ImageRef::Path(path) => self.fetch_file(&path),
             ImageRef::Name(app) => self.fetch_name(image, &app),
-            ImageRef::Url(_) => Err(FetchError::RemoteUnsupported {
-                image: image.to_string(),
-                what: "from an http(s) URL",
-            }),
+            ImageRef::Url(url) => self.fetch_url(image, &url),
             ImageRef::Docker(_) => Err(FetchError::RemoteUnsupported {
                 image: image.to_string(),
                 what: "from a Docker registry",
@@ -167,32 +209,19 @@ impl Fetcher {
         }
     }
 
-    /// A name is looked up in the store under every pull policy for now.
-    ///
-    /// `new` and `never` are exactly rkt's behaviour for a stored image. `update` would ask the
-    /// remote for a newer image first; remote fetching does not exist yet, so it falls back to
-    /// the stored image with a warning rather than failing a command that can still work.
+    /// A name: `new` and `never` take a stored image; `update` (or no stored image under `new`)
+    /// goes through discovery, where the store's copy of the discovered URL is revalidated.
     fn fetch_name(&self, image: &str, app: &AppReference) -> Result<ImageInfo, FetchError> {
         let found = find_name(&self.store, app).map_err(|error| FetchError::Store {
             image: image.to_string(),
             error,
         })?;
         match (found, self.pull_policy) {
-            (Some(info), PullPolicy::Update) => {
-                tracing::warn!(
-                    image,
-                    "pull policy update: checking the remote for a newer image is not supported \
-                     yet; using the image in the store"
-                );
-                Ok(info)
-            }
-            (Some(info), _) => Ok(info),
+            (Some(info), PullPolicy::New | PullPolicy::Never) => Ok(info),
             (None, PullPolicy::Never) => Err(FetchError::NotInStoreNever {
                 image: image.to_string(),
             }),
-            (None, _) => Err(FetchError::NotInStore {
-                image: image.to_string(),
-            }),
+            _ => self.fetch_discovered(image, app),
         }
     }
 }

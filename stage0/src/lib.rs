@@ -10,6 +10,7 @@ pub mod insecure;
 pub mod metadata;
 pub mod pod;
 pub mod pod_ops;
+pub mod remote;
 pub mod run;
 pub mod stage1_abi;
 pub mod store;

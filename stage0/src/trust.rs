@@ -255,6 +255,16 @@ pub fn key_info(armored: &[u8]) -> Result<KeyInfo, TrustError> {
     Ok(key::info(&key::evaluate(parsed)))
 }
 
+/// Fetch an armored public key from `url` with `client`'s transport rules, bounded in size.
+pub fn fetch_key(
+    client: &crate::remote::HttpClient,
+    url: &str,
+) -> Result<Vec<u8>, crate::remote::RemoteError> {
+    client
+        .get(url, &[])?
+        .read_limited(crate::remote::MAX_KEY_SIZE)
+}
+
 /// A trusted key loaded for a check.
 struct Candidate {
     ev: Evaluated,

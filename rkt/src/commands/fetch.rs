@@ -20,6 +20,8 @@ pub fn run(ctx: &Ctx, args: &FetchArgs) -> anyhow::Result<ExitCode> {
     fetcher.insecure = ctx.insecure;
     fetcher.pull_policy = pull_policy;
     fetcher.signature = args.signature.clone();
+    fetcher.auth = ctx.config.auth.clone();
+    fetcher.trust_keys_from_https = ctx.trust_keys_from_https;
     fetcher.progress = crate::output::ProgressBar::for_terminal();
     for image in &args.images {
         let info = fetcher.fetch(image)?;

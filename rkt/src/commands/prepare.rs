@@ -38,6 +38,8 @@ pub(super) fn prepare_pod(ctx: &Ctx, parsed: &RunArgs) -> anyhow::Result<Prepare
     let mut fetcher = Fetcher::new(ctx.store()?, ctx.keystore());
     fetcher.insecure = ctx.insecure;
     fetcher.render = true;
+    fetcher.auth = ctx.config.auth.clone();
+    fetcher.trust_keys_from_https = ctx.trust_keys_from_https;
     if !parsed.pod.quiet {
         fetcher.progress = crate::output::ProgressBar::for_terminal();
     }

@@ -7,13 +7,19 @@
 //! `rkt trust --remove FINGERPRINT --prefix=P | --root` stops trusting one (a system key is
 //! masked by an empty local file).
 //!
-//! Not yet supported: keys from URLs and discovering a prefix's keys when no KEY is given.
+//! A KEY may be an `https://` URL (plain `http://` only with `--insecure-allow-http` or
+//! `--insecure-options=http`). With `--prefix` and no KEY, the prefix's keys are found through
+//! appc discovery (`ac-discovery-pubkeys`). A key that came over HTTPS is trusted without the
+//! review under `--trust-keys-from-https`; one over plain HTTP never is.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
+use aci::discovery::AppReference;
 use aci::types::AcIdentifier;
 use anyhow::{Context as _, bail};
+use stage0::insecure::Insecure;
+use stage0::remote::{HttpClient, discover};
 use stage0::trust::{KeyInfo, Location, Scope, key_info};
 
 use crate::cli::TrustArgs;
@@ -41,18 +47,31 @@ pub fn run(ctx: &Ctx, args: &TrustArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if args.keys.is_empty() {
-        bail!("give the key files to trust; discovering a prefix's keys is not supported yet");
-    }
-    for key in &args.keys {
-        if key.starts_with("http://") || key.starts_with("https://") {
-            bail!(
-                "key {key}: fetching keys from URLs is not supported yet; download it and pass the file"
+    let keys = if args.keys.is_empty() {
+        let Some(p) = &prefix else {
+            bail!("give the key files to trust; only --prefix keys can be discovered");
+        };
+        discover_keys(ctx, args, p)?
+    } else {
+        args.keys.clone()
+    };
+    for key in &keys {
+        let (armored, over_https) = if is_url(key) {
+            (fetch_key(ctx, args, key)?, key.starts_with("https://"))
+        } else {
+            (read_key(key)?, false)
+        };
+        let info = key_info(&armored).with_context(|| format!("key {key}"))?;
+        let automatic = ctx.trust_keys_from_https && over_https;
+        if automatic {
+            eprintln!(
+                "Trusting key {} for {} without review: fetched over HTTPS and \
+                 --trust-keys-from-https given",
+                info.fingerprint_grouped(),
+                prefix.as_ref().map_or("every image", |p| p.as_str())
             );
         }
-        let armored = read_key(key)?;
-        let info = key_info(&armored).with_context(|| format!("key file {key}"))?;
-        if !args.skip_fingerprint_review && !review(key, prefix.as_ref(), &info)? {
+        if !args.skip_fingerprint_review && !automatic && !review(key, prefix.as_ref(), &info)? {
             bail!(
                 "key {key} ({}) not trusted: refused at review",
                 info.fingerprint
@@ -83,6 +102,35 @@ fn scope_prefix(args: &TrustArgs) -> anyhow::Result<Option<AcIdentifier>> {
         }
         (None, true) => Ok(None),
     }
+}
+
+fn is_url(key: &str) -> bool {
+    key.starts_with("https://") || key.starts_with("http://")
+}
+
+fn client(ctx: &Ctx, args: &TrustArgs) -> anyhow::Result<HttpClient> {
+    let mut c = HttpClient::new(&ctx.config.auth)?;
+    c.allow_http = args.insecure_allow_http
+        || ctx.insecure.allows(Insecure::Http)
+        || ctx.insecure.allows(Insecure::Pubkey);
+    c.skip_tls_verify = ctx.insecure.allows(Insecure::Tls);
+    Ok(c)
+}
+
+fn fetch_key(ctx: &Ctx, args: &TrustArgs, url: &str) -> anyhow::Result<Vec<u8>> {
+    Ok(stage0::trust::fetch_key(&client(ctx, args)?, url)?)
+}
+
+/// The `ac-discovery-pubkeys` URLs of `prefix`.
+fn discover_keys(
+    ctx: &Ctx,
+    args: &TrustArgs,
+    prefix: &AcIdentifier,
+) -> anyhow::Result<Vec<String>> {
+    let app = AppReference::new(prefix.clone());
+    let found = discover(&client(ctx, args)?, &app, true)?;
+    eprintln!("Discovered keys for prefix {prefix:?} at {}", found.page);
+    Ok(found.endpoints.keys)
 }
 
 fn read_key(path: &str) -> anyhow::Result<Vec<u8>> {

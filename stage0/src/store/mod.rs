@@ -130,6 +130,10 @@ impl Store {
         let tmp = self.tmp_dir();
         for entry in fs::read_dir(&tmp).map_err(StoreError::io("reading", &tmp))? {
             let path = entry.map_err(StoreError::io("reading", &tmp))?.path();
+            // `downloads/` keeps partial remote downloads so an interrupted fetch can resume.
+            if path.is_dir() {
+                continue;
+            }
             let Ok(file) = fs::OpenOptions::new().read(true).open(&path) else {
                 continue;
             };
