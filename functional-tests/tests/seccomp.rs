@@ -172,3 +172,38 @@ fn enter_gets_the_apps_filter() {
     ctx.rkt(&["stop", &pod.uuid]).ok();
     pod.wait(Duration::from_secs(20)).ok();
 }
+
+#[test]
+fn systemd_groups_in_remove_and_retain_sets() {
+    let ctx = RktCtx::new();
+    let img = InspectImage::new("rkt-rs.dev/ft/seccomp-systemd")
+        .args(&[
+            "--try-syscall=mount",
+            "--try-syscall=unshare",
+            "--try-syscall=getpid",
+            "--try-syscall=uname",
+        ])
+        .build(&ctx.work());
+    // @systemd/mount and @systemd/process removed (with an errno): exactly those calls fail.
+    let out = ctx.run(&[
+        img.to_str().unwrap(),
+        "--seccomp=mode=remove,errno=ENOSYS,@systemd/mount,@systemd/clock,@systemd/process",
+    ]);
+    out.code(0);
+    assert_eq!(out.get(&key("mount")), "ENOSYS", "{out:#?}");
+    assert_eq!(out.get(&key("unshare")), "ENOSYS");
+    assert_eq!(out.get(&key("getpid")), "ok");
+    assert_eq!(out.get(&key("uname")), "ok");
+    // A retain-set of Docker's list plus @systemd/mount lets mount through the filter (the
+    // missing CAP_SYS_ADMIN still refuses it: EPERM from the kernel, not ENOSYS).
+    let out = ctx.run(&[
+        img.to_str().unwrap(),
+        "--seccomp=mode=retain,errno=ENOSYS,@docker/default-whitelist,@systemd/mount",
+    ]);
+    out.code(0);
+    assert_eq!(out.get(&key("mount")), "EPERM", "{out:#?}");
+    assert_eq!(out.get(&key("getpid")), "ok");
+    let bad = ctx.run(&[img.to_str().unwrap(), "--seccomp=mode=remove,@systemd/nosuch"]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("@systemd/nosuch"), "{bad:#?}");
+}

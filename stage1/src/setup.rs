@@ -19,7 +19,9 @@
 mod etc;
 mod paths;
 mod real;
+mod real_userns;
 mod sys;
+mod userns;
 mod volumes;
 
 #[cfg(test)]
@@ -31,6 +33,7 @@ use std::path::{Component, Path, PathBuf};
 pub use etc::{HOSTS_FALLBACK, hosts_file, resolv_conf};
 pub use paths::{PROC_HIDDEN, PROC_READ_ONLY, SYS_HIDDEN};
 pub use real::RealMountSys;
+pub use userns::{USERNS_FILE, UidRange};
 pub use sys::{Follow, MountFlags, MountSys, NodeKind, RecordingSys, Target, flag_names};
 pub use volumes::{AppMount, app_mounts};
 
@@ -114,9 +117,13 @@ pub fn prepare_pod(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<()> {
     paths::setup_proc(&ctx.stage1_root, false, sys)?;
     paths::setup_tmp(&ctx.stage1_root, sys)?;
 
+    let userns = match ctx.args.private_users {
+        Some(range) => Some(userns::create_and_pin(ctx, range, sys)?),
+        None => None,
+    };
     let etc = etc::plan(ctx)?;
     for app in &ctx.apps {
-        prepare_app(ctx, app, &etc, tty.as_ref(), sys)?;
+        prepare_app(ctx, app, &etc, tty.as_ref(), userns.as_ref(), sys)?;
     }
     Ok(())
 }
@@ -126,10 +133,11 @@ fn prepare_app(
     app: &AppContext,
     etc: &etc::EtcPlan,
     tty: Option<&Target>,
+    userns: Option<&Target>,
     sys: &mut dyn MountSys,
 ) -> Result<()> {
     let root = &app.root_on_host;
-    mount_app_root(ctx, app, sys)?;
+    mount_app_root(ctx, app, userns, sys)?;
     let mask = !ctx.args.disable_paths;
     paths::setup_dev(root, tty, sys)?;
     paths::setup_proc(root, mask, sys)?;
@@ -148,9 +156,18 @@ fn prepare_app(
 }
 
 /// The app's root: an overlay of its rendered tree, or (`--no-overlay`) a self-bind of the
-/// copy stage0 made, so that later read-only remounts affect this app only.
-fn mount_app_root(ctx: &PodContext, app: &AppContext, sys: &mut dyn MountSys) -> Result<()> {
+/// copy stage0 made, so that later read-only remounts affect this app only. With a user
+/// namespace, the lower layer (or the copy) is seen id-mapped (see [`userns`]).
+fn mount_app_root(
+    ctx: &PodContext,
+    app: &AppContext,
+    userns: Option<&Target>,
+    sys: &mut dyn MountSys,
+) -> Result<()> {
     let root = &app.root_on_host;
+    if let (Some(ns), false) = (userns, ctx.use_overlay) {
+        return userns::bind_idmapped(root, root, ns, sys);
+    }
     let target = sys
         .open_host(root)
         .map_err(sys_err("open the app root", root))?;
@@ -163,9 +180,17 @@ fn mount_app_root(ctx: &PodContext, app: &AppContext, sys: &mut dyn MountSys) ->
         sys.mkdir_host(dir, 0o755, 0, 0)
             .map_err(sys_err("create the overlay directory", dir))?;
     }
+    let lower = match userns {
+        Some(ns) => {
+            let dir = userns::idmapped_lower_dir(app)?;
+            userns::bind_idmapped(&app.lower, &dir, ns, sys)?;
+            dir
+        }
+        None => app.lower.clone(),
+    };
     let mut data = String::new();
     for (key, dir) in [
-        ("lowerdir", &app.lower),
+        ("lowerdir", &lower),
         ("upperdir", &app.upper),
         ("workdir", &app.work),
     ] {

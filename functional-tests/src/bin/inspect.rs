@@ -7,6 +7,9 @@
 //! `--exit-code` value (so a stopped app's status is predictable).
 //! std + libc only: it is linked statically and runs in images that hold nothing else.
 
+#[path = "inspect/tries.rs"]
+mod tries;
+
 use std::io::{self, BufRead, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::process::exit;
@@ -48,6 +51,8 @@ enum Action {
     TrySyscall(String),
     Alloc(usize),
     ForkBomb(usize),
+    /// Probes that report an outcome instead of failing (see `tries`).
+    Try(tries::Try),
 }
 
 struct Settings {
@@ -132,6 +137,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--fork-bomb" => Action::ForkBomb(number(flag, &need(value)?)?.min(MAX_FORKS)),
             "--check-tty" => Action::Tty,
             "--print-seccomp" => Action::Seccomp,
+            f if tries::Try::is_flag(f) => Action::Try(tries::Try::parse(f, need(value)?)?),
             "--try-syscall" => Action::TrySyscall(need(value)?),
             "--sleep" => {
                 let v = need(value)?;
@@ -209,6 +215,7 @@ fn perform(action: &Action, content: &str) -> Result<(), String> {
             println!("WROTE={p}");
         }
         Action::Stat(p) => print_stat(p)?,
+        Action::Try(t) => t.run(),
         Action::Stdin => {
             let mut line = String::new();
             io::stdin()

@@ -43,6 +43,7 @@ pub fn run(ctx: &Ctx, global: &GlobalArgs, args: &RunPreparedArgs) -> anyhow::Re
         ipc: args.ipc.clone(),
         insecure: ctx.insecure,
         mds_token: None,
+        ..StageOneFlags::default()
     };
     Err(exec_stage1(&pod, &flags).into())
 }

@@ -33,6 +33,31 @@ pub struct StageOneFlags {
     pub insecure: InsecureOptions,
     /// Only with `--mds-register` (not supported yet, so always None today).
     pub mds_token: Option<String>,
+    /// `--private-users`: the pod's id range as (shift, count).
+    pub private_users: Option<(u32, u32)>,
+    /// `--pids-limit`: handed to stage1 as `RKT_STAGE1_PIDS_LIMIT` in its environment.
+    pub pids_limit: Option<String>,
+}
+
+/// The environment variable stage1 reads the pod's pids limit from.
+pub const PIDS_LIMIT_ENV: &str = "RKT_STAGE1_PIDS_LIMIT";
+
+/// How many ids a pod's user namespace maps (rkt's 64K).
+pub const USERNS_COUNT: u32 = 65536;
+
+/// A fresh id range for a pod's user namespace: a random multiple of 65536 between 2^20
+/// and 2^31 (above the ids of host users and of subuid ranges handed out from 100000;
+/// below 2^31, which some tools take as negative). Not checked against other pods: with
+/// 2032 slots a clash is unlikely, and only merges two pods' id spaces, as rkt's did.
+pub fn random_uid_range() -> (u32, u32) {
+    let mut b = [0u8; 4];
+    let r = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .map(|_| u32::from_le_bytes(b))
+        .unwrap_or_else(|_| std::process::id());
+    let slots = (1u32 << 15) - (1 << 4); // multiples of 65536 in [2^20, 2^31)
+    let shift = ((1u32 << 4) + r % slots) * USERNS_COUNT;
+    (shift, USERNS_COUNT)
 }
 
 /// The argv for stage1: the entrypoint, the flags, the UUID.
@@ -76,6 +101,9 @@ pub fn stage1_argv(entry: &Path, flags: &StageOneFlags, uuid: &str) -> Vec<OsStr
     if let Some(ipc) = &flags.ipc {
         push(format!("--ipc={ipc}"));
     }
+    if let Some((shift, count)) = flags.private_users {
+        push(format!("--private-users={shift}:{count}"));
+    }
     for (what, flag) in [
         (Insecure::Capabilities, "--disable-capabilities-restriction"),
         (Insecure::Paths, "--disable-paths"),
@@ -109,12 +137,15 @@ pub fn exec_stage1(pod: &Pod, flags: &StageOneFlags) -> RunError {
     };
     let argv = stage1_argv(&entry, flags, &pod.uuid().to_string());
     tracing::debug!(?argv, pod = %dir.display(), "exec stage1");
-    let err = std::process::Command::new(&entry)
-        .arg0(&argv[0])
+    let mut cmd = std::process::Command::new(&entry);
+    cmd.arg0(&argv[0])
         .args(&argv[1..])
         .current_dir(&dir)
-        .env(LOCK_FD_ENV, fd.to_string())
-        .exec();
+        .env(LOCK_FD_ENV, fd.to_string());
+    if let Some(limit) = &flags.pids_limit {
+        cmd.env(PIDS_LIMIT_ENV, limit);
+    }
+    let err = cmd.exec();
     RunError::Exec {
         path: entry,
         source: err,
@@ -127,6 +158,27 @@ mod tests {
 
     fn strs(v: Vec<OsString>) -> Vec<String> {
         v.into_iter().map(|s| s.into_string().unwrap()).collect()
+    }
+
+    #[test]
+    fn random_uid_ranges_stay_in_bounds() {
+        for _ in 0..200 {
+            let (shift, count) = random_uid_range();
+            assert_eq!(count, 65536);
+            assert_eq!(shift % 65536, 0);
+            assert!(shift >= 1 << 20, "{shift}");
+            assert!(u64::from(shift) + u64::from(count) <= 1 << 31, "{shift}");
+        }
+    }
+
+    #[test]
+    fn private_users_flag() {
+        let flags = StageOneFlags {
+            private_users: Some((1 << 20, 65536)),
+            ..StageOneFlags::default()
+        };
+        let argv = strs(stage1_argv(Path::new("/p/init"), &flags, "u"));
+        assert!(argv.contains(&"--private-users=1048576:65536".to_string()));
     }
 
     #[test]
@@ -151,6 +203,7 @@ mod tests {
             ipc: Some("private".into()),
             insecure: "capabilities,seccomp".parse().unwrap(),
             mds_token: Some("tok".into()),
+            ..StageOneFlags::default()
         };
         let argv = strs(stage1_argv(Path::new("/init"), &flags, "uuid"));
         assert_eq!(

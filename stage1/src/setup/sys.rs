@@ -96,6 +96,12 @@ pub trait MountSys {
     fn stdin_tty(&mut self) -> io::Result<Option<Target>>;
     /// Makes `new_root` (a mount point) `/`, detaches the old root, and chdirs to `/`.
     fn pivot_root(&mut self, new_root: &Path) -> io::Result<()>;
+    /// A new user namespace mapping ids `0..count` to host `shift..`, held open (its
+    /// `/proc/<pid>/ns/user`), owned by the host's.
+    fn user_namespace(&mut self, range: super::UidRange) -> io::Result<Target>;
+    /// Binds `source` (recursively) on `target` with its ids mapped through `userns`.
+    fn bind_idmapped(&mut self, source: &Target, target: &Target, userns: &Target)
+    -> io::Result<()>;
 }
 
 /// Records every call as one line and pretends everything exists (except `missing` paths,
@@ -241,6 +247,21 @@ impl MountSys for RecordingSys {
     fn pivot_root(&mut self, new_root: &Path) -> io::Result<()> {
         self.calls
             .push(format!("pivot_root {}", new_root.display()));
+        Ok(())
+    }
+    fn user_namespace(&mut self, range: super::UidRange) -> io::Result<Target> {
+        self.calls
+            .push(format!("userns {}:{}", range.shift, range.count));
+        Ok(Target::plain(PathBuf::from("/proc/userns"), false))
+    }
+    fn bind_idmapped(&mut self, src: &Target, dst: &Target, ns: &Target) -> io::Result<()> {
+        let line = format!(
+            "bind-idmapped {} {} {}",
+            src.shown.display(),
+            dst.shown.display(),
+            ns.shown.display()
+        );
+        self.calls.push(line);
         Ok(())
     }
 }
