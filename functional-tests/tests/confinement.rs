@@ -106,7 +106,10 @@ fn stage1_processes_and_enter_helpers_cannot_be_read_from_the_app() {
     let out = ctx.rkt(&["enter", &pod.uuid, "/inspect", "--try-peek=all"]);
     out.code(0);
     let seen = peeks(&out);
-    assert!(seen.iter().any(|(who, _)| who.starts_with("1:")), "{out:#?}");
+    assert!(
+        seen.iter().any(|(who, _)| who.starts_with("1:")),
+        "{out:#?}"
+    );
     let mut probes = 0;
     for (who, what) in &seen {
         if who.ends_with(":inspect") {
@@ -114,7 +117,10 @@ fn stage1_processes_and_enter_helpers_cannot_be_read_from_the_app() {
             continue;
         }
         // stage1's PID 1 (and any stage1/stage2 helper caught before its exec).
-        assert!(!what.contains(":ok"), "{who} is readable from the pod: {what}");
+        assert!(
+            !what.contains(":ok"),
+            "{who} is readable from the pod: {what}"
+        );
     }
     assert!(probes >= 2, "the app and the entered command: {out:#?}");
     let _ = long.kill();

@@ -79,10 +79,17 @@ fn masked_paths_are_empty_and_proc_sys_and_sys_are_read_only() {
             seen += 1;
         }
     }
-    assert!(seen >= 5, "too few masked paths exist here to mean anything");
+    assert!(
+        seen >= 5,
+        "too few masked paths exist here to mean anything"
+    );
     for p in ["/proc/sysrq-trigger", "/proc/sys/kernel/core_pattern"] {
         // Absent when the kernel lacks it (no CONFIG_MAGIC_SYSRQ here), else read-only.
-        let want = if std::path::Path::new(p).exists() { EROFS } else { ENOENT };
+        let want = if std::path::Path::new(p).exists() {
+            EROFS
+        } else {
+            ENOENT
+        };
         assert_eq!(out.get(&format!("OPENW {p}")), want, "{p}: {out:#?}");
     }
     for p in [
@@ -98,10 +105,7 @@ fn masked_paths_are_empty_and_proc_sys_and_sys_are_read_only() {
     assert_eq!(out.get("MKDIR /sys/newdir"), EROFS, "{out:#?}");
     for m in functional_tests::all_kv(&out.stdout, "MOUNT") {
         let f: Vec<&str> = m.split(' ').collect();
-        assert!(
-            !f[1].starts_with("cgroup"),
-            "a cgroup fs in the app: {m}"
-        );
+        assert!(!f[1].starts_with("cgroup"), "a cgroup fs in the app: {m}");
         if f[1] == "sysfs" || f[0].starts_with("/sys") || f[0].starts_with("/proc/sys") {
             assert!(f[2].split(',').any(|o| o == "ro"), "writable: {m}");
         }

@@ -412,6 +412,8 @@ fn create_v2(
 /// A directory that is not on a cgroup2 file system (a test's fake tree) is skipped.
 fn restrict_devices_v2(pod: &Path, apps: &[(String, AppLimits)], v1_devices: bool) -> Result<()> {
     const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    // `f_type`'s C type differs between architectures (i64 on x86_64).
+    #[allow(clippy::unnecessary_cast)]
     match rustix::fs::statfs(pod) {
         Ok(st) if st.f_type as i64 == CGROUP2_SUPER_MAGIC => {}
         _ => return Ok(()),
@@ -426,7 +428,10 @@ fn restrict_devices_v2(pod: &Path, apps: &[(String, AppLimits)], v1_devices: boo
         match devices::attach(&dir, &prog) {
             Ok(()) => {}
             Err(e) if v1_devices => {
-                crate::debug!("cgroup {}: no device program ({e}); v1 devices applies", dir.display());
+                crate::debug!(
+                    "cgroup {}: no device program ({e}); v1 devices applies",
+                    dir.display()
+                );
             }
             Err(source) => return Err(CgroupError::Devices { path: dir, source }),
         }

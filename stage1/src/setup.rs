@@ -33,8 +33,8 @@ use std::path::{Component, Path, PathBuf};
 pub use etc::{HOSTS_FALLBACK, hosts_file, resolv_conf};
 pub use paths::{PROC_HIDDEN, PROC_READ_ONLY, SYS_HIDDEN};
 pub use real::RealMountSys;
-pub use userns::{USERNS_FILE, UidRange};
 pub use sys::{Follow, MountFlags, MountSys, NodeKind, RecordingSys, Target, flag_names};
+pub use userns::{USERNS_FILE, UidRange};
 pub use volumes::{AppMount, app_mounts};
 
 use crate::context::{AppContext, PodContext};
@@ -165,8 +165,15 @@ fn mount_app_root(
     sys: &mut dyn MountSys,
 ) -> Result<()> {
     let root = &app.root_on_host;
-    if let (Some(ns), false) = (userns, ctx.use_overlay) {
-        return userns::bind_idmapped(root, root, ns, sys);
+    if userns.is_some() && !ctx.use_overlay {
+        // An id-mapped copy refuses the mount points stage1 creates as host root (EOVERFLOW),
+        // and rkt's alternative, chowning the copy, is what the id-mapped overlay replaces.
+        return Err(SetupError::Flag {
+            flag: "--private-users".into(),
+            problem: "cannot be combined with --no-overlay (user namespaces use an id-mapped \
+                      overlay; drop --no-overlay)"
+                .into(),
+        });
     }
     let target = sys
         .open_host(root)
@@ -180,13 +187,19 @@ fn mount_app_root(
         sys.mkdir_host(dir, 0o755, 0, 0)
             .map_err(sys_err("create the overlay directory", dir))?;
     }
-    let lower = match userns {
-        Some(ns) => {
+    let lower = match (userns, ctx.args.private_users) {
+        (Some(ns), Some(range)) => {
             let dir = userns::idmapped_lower_dir(app)?;
             userns::bind_idmapped(&app.lower, &dir, ns, sys)?;
+            // The merged root directory takes its owner from the upper dir: the pod's root.
+            sys.chown_host(&app.upper, range.shift, range.shift)
+                .map_err(sys_err(
+                    "hand the overlay's upper dir to the pod's root",
+                    &app.upper,
+                ))?;
             dir
         }
-        None => app.lower.clone(),
+        _ => app.lower.clone(),
     };
     let mut data = String::new();
     for (key, dir) in [

@@ -129,13 +129,21 @@ impl Launch {
         self.set_oom_score_adj(sys)?;
         self.set_rlimits(sys)?;
         let userns = match &self.spec.user_namespace {
-            Some(p) => Some(step(sys.open_user_ns(p), "open the user namespace", p.display())?),
+            Some(p) => Some(step(
+                sys.open_user_ns(p),
+                "open the user namespace",
+                p.display(),
+            )?),
             None => None,
         };
         self.pivot_into_root(sys)?;
         self.enter_working_directory(sys)?;
         if let Some(fd) = &userns {
-            step(sys.join_user_ns(fd), "join the pod's user namespace", "setns")?;
+            step(
+                sys.join_user_ns(fd),
+                "join the pod's user namespace",
+                "setns",
+            )?;
         }
         let root = self.identity.uid == 0;
         let no_new_privs = self.spec.no_new_privileges || (filter.is_some() && !root);

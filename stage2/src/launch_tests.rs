@@ -322,7 +322,11 @@ fn user_namespace_is_opened_before_the_pivot_and_joined_after_the_mounts() {
         .iter()
         .position(|c| matches!(c, Call::DropBoundingCap(_)))
         .unwrap();
-    let join_all = sys.calls.iter().position(|c| *c == Call::JoinUserNs).unwrap();
+    let join_all = sys
+        .calls
+        .iter()
+        .position(|c| *c == Call::JoinUserNs)
+        .unwrap();
     assert!(join_all < first_drop);
 }
 

@@ -171,7 +171,11 @@ impl AppSpec {
         if !self.root.is_absolute() {
             return Err(self.invalid("root", "must be an absolute path"));
         }
-        if self.user_namespace.as_ref().is_some_and(|p| !p.is_absolute()) {
+        if self
+            .user_namespace
+            .as_ref()
+            .is_some_and(|p| !p.is_absolute())
+        {
             return Err(self.invalid("user_namespace", "must be an absolute path"));
         }
         if !self.working_directory.is_absolute() {

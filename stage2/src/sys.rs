@@ -134,10 +134,7 @@ impl Sys for RealSys {
 
     fn join_user_ns(&mut self, fd: &OwnedFd) -> io::Result<()> {
         use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
-        move_into_link_name_space(
-            std::os::fd::AsFd::as_fd(fd),
-            Some(LinkNameSpaceType::User),
-        )?;
+        move_into_link_name_space(std::os::fd::AsFd::as_fd(fd), Some(LinkNameSpaceType::User))?;
         Ok(())
     }
 

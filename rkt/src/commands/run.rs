@@ -45,9 +45,7 @@ fn stage1_flags(ctx: &Ctx, global: &GlobalArgs, parsed: &RunArgs) -> StageOneFla
         ipc: pod.ipc.clone(),
         insecure: ctx.insecure,
         mds_token: None,
-        private_users: pod
-            .private_users
-            .then(stage0::run::random_uid_range),
+        private_users: pod.private_users.then(stage0::run::random_uid_range),
         pids_limit: pod.pids_limit.clone(),
     }
 }

@@ -153,7 +153,11 @@ pub fn program(rules: &[DeviceRule]) -> Vec<Insn> {
 /// Runs `prog` the way the kernel would on a device access (for tests): `kind` `b'c'`/`b'b'`.
 pub fn evaluate(prog: &[Insn], kind: u8, major: u32, minor: u32, access: u32) -> Option<u64> {
     let ty = if kind == b'b' { DEV_BLOCK } else { DEV_CHAR } as u64;
-    let ctx = [(u64::from(access) << 16) | ty, u64::from(major), u64::from(minor)];
+    let ctx = [
+        (u64::from(access) << 16) | ty,
+        u64::from(major),
+        u64::from(minor),
+    ];
     let mut r = [0u64; 11];
     let mut pc = 0usize;
     for _ in 0..4096 {
@@ -310,7 +314,14 @@ mod tests {
         );
         let any = DeviceRule::parse("c 136:* rw").unwrap();
         assert_eq!((any.minor, any.access), (None, ACC_READ | ACC_WRITE));
-        for bad in ["x 1:3 r", "c 1:3", "c 1-3 r", "c 1:3 q", "c a:3 r", "c 1:3 r x"] {
+        for bad in [
+            "x 1:3 r",
+            "c 1:3",
+            "c 1-3 r",
+            "c 1:3 q",
+            "c a:3 r",
+            "c 1:3 r x",
+        ] {
             assert_eq!(DeviceRule::parse(bad), None, "{bad}");
         }
     }
@@ -319,21 +330,38 @@ mod tests {
     fn default_program_allows_the_standard_nodes_only() {
         let prog = program(&rules());
         let rw = ACC_READ | ACC_WRITE;
-        for (major, minor) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 2), (136, 4)] {
-            assert_eq!(evaluate(&prog, b'c', major, minor, rw), Some(1), "{major}:{minor}");
+        for (major, minor) in [
+            (1, 3),
+            (1, 5),
+            (1, 7),
+            (1, 8),
+            (1, 9),
+            (5, 0),
+            (5, 2),
+            (136, 4),
+        ] {
+            assert_eq!(
+                evaluate(&prog, b'c', major, minor, rw),
+                Some(1),
+                "{major}:{minor}"
+            );
         }
         // mknod of character devices is allowed; opening them is not.
         assert_eq!(evaluate(&prog, b'c', 4, 1, ACC_MKNOD), Some(1));
         for (kind, major, minor, acc) in [
             (b'c', 4, 1, ACC_READ),
-            (b'c', 1, 1, rw),   // /dev/mem
-            (b'c', 10, 1, rw),  // /dev/psaux
+            (b'c', 1, 1, rw),  // /dev/mem
+            (b'c', 10, 1, rw), // /dev/psaux
             (b'b', 8, 0, ACC_READ),
             (b'b', 8, 0, ACC_MKNOD),
             (b'b', 1, 3, rw), // a block device with null's numbers
             (b'c', 1, 3, ACC_READ | ACC_MKNOD | 8),
         ] {
-            assert_eq!(evaluate(&prog, kind, major, minor, acc), Some(0), "{major}:{minor}");
+            assert_eq!(
+                evaluate(&prog, kind, major, minor, acc),
+                Some(0),
+                "{major}:{minor}"
+            );
         }
     }
 
@@ -396,4 +424,3 @@ mod tests {
         assert!(err.contains("Operation not permitted"), "{err}");
     }
 }
-

@@ -176,7 +176,12 @@ fn thermal_throttle_dirs(cpu_dir: &Path) -> Vec<String> {
 #[test]
 fn finds_thermal_throttle_dirs_of_cpus_only() {
     let tmp = tempfile::tempdir().unwrap();
-    for d in ["cpu0/thermal_throttle", "cpu12/thermal_throttle", "cpufreq/thermal_throttle", "cpu1"] {
+    for d in [
+        "cpu0/thermal_throttle",
+        "cpu12/thermal_throttle",
+        "cpufreq/thermal_throttle",
+        "cpu1",
+    ] {
         std::fs::create_dir_all(tmp.path().join(d)).unwrap();
     }
     assert_eq!(

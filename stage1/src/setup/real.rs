@@ -291,6 +291,19 @@ impl MountSys for RealMountSys {
         Ok(())
     }
 
+    fn chown_host(&mut self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        let uid = rustix::fs::Uid::from_raw(uid);
+        let gid = rustix::fs::Gid::from_raw(gid);
+        rfs::chownat(
+            rfs::CWD,
+            path,
+            Some(uid),
+            Some(gid),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?;
+        Ok(())
+    }
+
     fn write_host_file(&mut self, path: &Path, contents: &[u8]) -> io::Result<()> {
         let (parent, name) = split_host(path)?;
         std::fs::create_dir_all(parent)?;

@@ -90,6 +90,8 @@ pub trait MountSys {
     /// Creates a trusted host directory (and its parents, 0755) if missing; a directory it
     /// creates gets exactly `mode` and owner `uid:gid`; an existing one is left as it is.
     fn mkdir_host(&mut self, path: &Path, mode: u32, uid: u32, gid: u32) -> io::Result<()>;
+    /// Changes the owner of a trusted host path (not following a final symlink).
+    fn chown_host(&mut self, path: &Path, uid: u32, gid: u32) -> io::Result<()>;
     /// Writes a trusted host file by temp file + rename (parents created 0755).
     fn write_host_file(&mut self, path: &Path, contents: &[u8]) -> io::Result<()>;
     /// The caller's terminal when stdin is one (becomes `/dev/console`).
@@ -100,8 +102,12 @@ pub trait MountSys {
     /// `/proc/<pid>/ns/user`), owned by the host's.
     fn user_namespace(&mut self, range: super::UidRange) -> io::Result<Target>;
     /// Binds `source` (recursively) on `target` with its ids mapped through `userns`.
-    fn bind_idmapped(&mut self, source: &Target, target: &Target, userns: &Target)
-    -> io::Result<()>;
+    fn bind_idmapped(
+        &mut self,
+        source: &Target,
+        target: &Target,
+        userns: &Target,
+    ) -> io::Result<()>;
 }
 
 /// Records every call as one line and pretends everything exists (except `missing` paths,
@@ -232,6 +238,11 @@ impl MountSys for RecordingSys {
     fn mkdir_host(&mut self, path: &Path, mode: u32, uid: u32, gid: u32) -> io::Result<()> {
         let line = format!("mkdir-host {} {mode:o} {uid}:{gid}", path.display());
         self.calls.push(line);
+        Ok(())
+    }
+    fn chown_host(&mut self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        self.calls
+            .push(format!("chown-host {} {uid}:{gid}", path.display()));
         Ok(())
     }
     fn write_host_file(&mut self, path: &Path, contents: &[u8]) -> io::Result<()> {

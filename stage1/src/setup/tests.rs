@@ -538,17 +538,26 @@ fn private_users_pin_the_namespace_and_idmap_the_lower_layer() {
     );
     let overlay = calls
         .iter()
-        .position(|l| l.starts_with("mount overlay") && l.contains(&format!("lowerdir={idmapped},")))
+        .position(|l| {
+            l.starts_with("mount overlay") && l.contains(&format!("lowerdir={idmapped},"))
+        })
         .unwrap_or_else(|| panic!("no overlay on the id-mapped lower:\n{}", calls.join("\n")));
-    assert!(userns < pin && pin < map && map < overlay);
+    let chown = pos(
+        &calls,
+        &format!("chown-host {POD}/overlay/deps-sha512-aa/upper/web 1048576:1048576"),
+    );
+    assert!(userns < pin && pin < map && map < overlay && chown < overlay);
     // The upper layer stays a plain directory of the pod.
     assert!(calls[overlay].contains(&format!("upperdir={POD}/overlay/deps-sha512-aa/upper/web")));
 
-    // --no-overlay: the copy itself is bound id-mapped (no chown).
+    // --no-overlay: refused, naming both flags.
     c.use_overlay = false;
-    let calls = run(&c, &mut RecordingSys::default());
-    pos(&calls, &format!("bind-idmapped {ROOT} {ROOT} /proc/userns"));
-    assert!(!calls.iter().any(|l| l.starts_with("mount overlay")));
+    let err = prepare_pod(&c, &mut RecordingSys::default()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("--private-users") && msg.contains("--no-overlay"),
+        "{msg}"
+    );
 }
 
 #[test]

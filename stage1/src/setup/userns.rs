@@ -12,7 +12,10 @@
 //! app writes or copies up are stored with their shifted host ids (the pod dir is the pod's
 //! own and removed by gc). Overlay itself refuses to be id-mapped on current kernels (EINVAL),
 //! and an id-mapped upper layer would need the mounter's fsuid inside the range: hence this
-//! split. With `--no-overlay` the app's copy is bound id-mapped instead of chowned.
+//! split. The upper dir itself is handed to the pod's root (it gives the merged root
+//! directory its owner). `--no-overlay` is refused with `--private-users`: an id-mapped copy
+//! refuses the mount points stage1 creates in it as host root (EOVERFLOW), and chowning the
+//! copy (rkt's way) is exactly what this design avoids.
 //!
 //! Volumes are not shifted: a host volume shows its host owners (unmapped ones as `nobody`),
 //! as in rkt. The namespace is pinned by a bind mount on [`USERNS_FILE`] in the stage1 root,
@@ -74,9 +77,10 @@ pub(super) fn create_and_pin(
     range: UidRange,
     sys: &mut dyn MountSys,
 ) -> Result<Target> {
-    let ns = sys
-        .user_namespace(range)
-        .map_err(sys_err("create the pod's user namespace", Path::new("/proc")))?;
+    let ns = sys.user_namespace(range).map_err(sys_err(
+        "create the pod's user namespace",
+        Path::new("/proc"),
+    ))?;
     let rel = Path::new(USERNS_FILE.trim_start_matches('/'));
     let pin = sys
         .open_in_root(

@@ -250,7 +250,10 @@ fn systemd_groups_expand_to_known_x86_64_calls() {
         assert!(!names.is_empty(), "{group}");
         for call in &names {
             let known = syscall_number(call).is_some() || OTHER_ARCH.contains(call);
-            assert!(known, "{group}: {call} is neither an x86_64 call nor listed elsewhere");
+            assert!(
+                known,
+                "{group}: {call} is neither an x86_64 call nor listed elsewhere"
+            );
         }
         let mode = if name == "default-whitelist" {
             SeccompMode::Retain

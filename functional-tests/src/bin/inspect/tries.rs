@@ -102,8 +102,8 @@ impl Try {
                     .collect();
                 pids.sort_unstable();
                 for pid in pids {
-                    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                        .unwrap_or_default();
+                    let comm =
+                        std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
                     println!("PEEK {pid}:{}={}", comm.trim(), peek(&pid.to_string()));
                 }
             }
