@@ -273,3 +273,40 @@ fn bad_pids_limit_is_refused() {
     out.code(254);
     assert!(out.stderr.contains("RKT_STAGE1_PIDS_LIMIT"), "{out:#?}");
 }
+
+#[test]
+fn pids_limit_flag_contains_a_fork_bomb() {
+    let ctx = RktCtx::new();
+    let img = InspectImage::new("rkt-rs.dev/ft/cg-forks-flag")
+        .args(&["--fork-bomb=300"])
+        .build(&ctx.work());
+    let uuid_file = ctx.work().join("uuid");
+    let out = ctx.rkt(&[
+        "--insecure-options=image",
+        "run",
+        "--net=none",
+        "--pids-limit=30",
+        format!("--uuid-file-save={}", uuid_file.display()).as_str(),
+        img.to_str().unwrap(),
+    ]);
+    out.ok();
+    let forked: usize = out.get("FORKED").parse().unwrap();
+    assert!(forked > 0 && forked < 30, "{out:#?}");
+    assert_eq!(out.get("FORK_ERROR"), libc::EAGAIN.to_string());
+    let uuid = uuid_of(&ctx, &uuid_file);
+    let dirs = recorded(&ctx, &uuid);
+    let pids = dirs
+        .iter()
+        .find(|d| d.join("pids.max").exists())
+        .expect("a pids hierarchy");
+    assert_eq!(read(&pids.join("pids.max")), "30");
+    gc_removes(&ctx, &uuid, &dirs);
+    let bad = ctx.rkt(&[
+        "--insecure-options=image",
+        "run",
+        "--pids-limit=0",
+        img.to_str().unwrap(),
+    ]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("--pids-limit"), "{bad:#?}");
+}

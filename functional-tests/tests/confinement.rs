@@ -79,3 +79,52 @@ fn mount_point_symlink_out_of_the_rootfs() {
     );
     assert!(functional_tests::ctx::mounts_under(&outside).is_empty());
 }
+
+/// Every `PEEK <pid>:<comm>=...` line of a `--try-peek=all` probe.
+fn peeks(out: &functional_tests::Out) -> Vec<(String, String)> {
+    out.stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("PEEK "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(who, what)| (who.to_string(), what.to_string()))
+        .collect()
+}
+
+#[test]
+fn stage1_processes_and_enter_helpers_cannot_be_read_from_the_app() {
+    let ctx = RktCtx::new();
+    let img = InspectImage::new("rkt-rs.dev/ft/peek")
+        .args(&["--sleep=60", "--silent-sigterm"])
+        .build(&ctx.work());
+    let pod = ctx.spawn(&[img.to_str().unwrap()]);
+    // A long-running entered command, and a second one that peeks at everything it sees.
+    let mut long = ctx
+        .command(&["enter", &pod.uuid, "/inspect", "--sleep=20"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let out = ctx.rkt(&["enter", &pod.uuid, "/inspect", "--try-peek=all"]);
+    out.code(0);
+    let seen = peeks(&out);
+    assert!(
+        seen.iter().any(|(who, _)| who.starts_with("1:")),
+        "{out:#?}"
+    );
+    let mut probes = 0;
+    for (who, what) in &seen {
+        if who.ends_with(":inspect") {
+            probes += 1; // The app and the entered command: ordinary app processes.
+            continue;
+        }
+        // stage1's PID 1 (and any stage1/stage2 helper caught before its exec).
+        assert!(
+            !what.contains(":ok"),
+            "{who} is readable from the pod: {what}"
+        );
+    }
+    assert!(probes >= 2, "the app and the entered command: {out:#?}");
+    let _ = long.kill();
+    let _ = long.wait();
+    ctx.rkt(&["stop", &pod.uuid]).ok();
+    pod.wait(std::time::Duration::from_secs(20)).ok();
+}

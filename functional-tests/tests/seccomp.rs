@@ -172,3 +172,44 @@ fn enter_gets_the_apps_filter() {
     ctx.rkt(&["stop", &pod.uuid]).ok();
     pod.wait(Duration::from_secs(20)).ok();
 }
+
+#[test]
+fn systemd_groups_in_remove_and_retain_sets() {
+    let ctx = RktCtx::new();
+    let img = InspectImage::new("rkt-rs.dev/ft/seccomp-systemd")
+        .args(&[
+            "--try-syscall=mount",
+            "--try-syscall=unshare",
+            "--try-syscall=getpid",
+            "--try-syscall=uname",
+        ])
+        .build(&ctx.work());
+    // @systemd/mount and @systemd/clock removed (with an errno): their calls fail, others
+    // (unshare(0) is harmless without the default filter) go through. (@systemd/process
+    // would take arch_prctl, which the static probe needs to start at all.)
+    let out = ctx.run(&[
+        img.to_str().unwrap(),
+        "--seccomp=mode=remove,errno=ENOSYS,@systemd/mount,@systemd/clock",
+    ]);
+    out.code(0);
+    assert_eq!(out.get(&key("mount")), "ENOSYS", "{out:#?}");
+    assert_eq!(out.get(&key("unshare")), "ok");
+    assert_eq!(out.get(&key("getpid")), "ok");
+    assert_eq!(out.get(&key("uname")), "ok");
+    // A retain-set of Docker's list plus @systemd/mount lets mount through the filter to the
+    // kernel (which then refuses the probe's null arguments: not ENOSYS), and nothing else.
+    let out = ctx.run(&[
+        img.to_str().unwrap(),
+        "--seccomp=mode=retain,errno=ENOSYS,@docker/default-whitelist,@systemd/mount",
+    ]);
+    out.code(0);
+    assert_ne!(out.get(&key("mount")), "ENOSYS", "{out:#?}");
+    assert_eq!(out.get(&key("unshare")), "ENOSYS", "{out:#?}");
+    assert_eq!(out.get(&key("getpid")), "ok");
+    let bad = ctx.run(&[
+        img.to_str().unwrap(),
+        "--seccomp=mode=remove,@systemd/nosuch",
+    ]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("@systemd/nosuch"), "{bad:#?}");
+}

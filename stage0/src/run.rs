@@ -17,7 +17,7 @@ pub mod stage1;
 use std::path::PathBuf;
 
 pub use args::{AppFlags, AppRequest, Command, PodFlags, RunArgs, Stage1Flag};
-pub use handoff::{StageOneFlags, exec_stage1, stage1_argv};
+pub use handoff::{StageOneFlags, exec_stage1, random_uid_range, stage1_argv};
 pub use prepare::{PrepareConfig, Prepared, prepare, require_root};
 pub use stage1::{Stage1Request, Stage1Source, select_stage1};
 

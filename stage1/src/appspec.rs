@@ -132,6 +132,10 @@ pub fn app_spec(ctx: &PodContext, app: &AppContext) -> Result<AppSpec, AppSpecEr
         readonly_rootfs: app.read_only_rootfs,
         keep_fds: Vec::new(),
         seccomp: seccomp(ctx, &name, &isolators)?,
+        user_namespace: ctx
+            .args
+            .private_users
+            .map(|_| PathBuf::from(crate::setup::USERNS_FILE)),
     };
     spec.validate()
         .map_err(|source| AppSpecError::Spec { app: name, source })?;

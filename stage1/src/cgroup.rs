@@ -22,7 +22,8 @@
 //!
 //! **Limits:** see [`limits`]; the apps' limits on their cgroups, the pids limit
 //! ([`DEFAULT_PIDS_LIMIT`], or `RKT_STAGE1_PIDS_LIMIT` in stage1's environment) on the pod's.
-//! v1 devices: apps may open only the standard nodes ([`DEVICE_ALLOW`]).
+//! Devices: apps may open only the standard nodes ([`DEVICE_ALLOW`]), through the v1 `devices`
+//! controller and, on v2, an eBPF device program on each app's cgroup ([`devices`]).
 //!
 //! **Records** in the pod dir: `cgroups` (every pod cgroup directory, one per line, written
 //! before the first mkdir so `gc` finds even a half-made set) and `subcgroup` (rkt's file: the
@@ -34,6 +35,7 @@
 //! `write(2)` each: async-signal-safe, and it works after the pivot, where `/sys/fs` is hidden).
 //! The memory controller's OOM counter file is opened too, so PID 1 can tell an OOM kill.
 
+pub mod devices;
 pub mod limits;
 
 use std::fs::{self, File, OpenOptions};
@@ -110,6 +112,12 @@ pub enum CgroupError {
     },
     #[error("{path}: not a cgroup of pod {uuid}; refusing to remove it")]
     Foreign { path: PathBuf, uuid: String },
+    #[error("cannot attach the device access program to the cgroup {path}")]
+    Devices {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("{PIDS_LIMIT_ENV}={0:?}: not a positive number or \"max\"")]
     PidsLimit(String),
 }
@@ -325,11 +333,15 @@ pub fn create(
         source: io::Error::other(e.to_string()),
     })?;
     let mut v2_enabled = Vec::new();
+    let v1_devices = hierarchies.iter().any(|h| h.has("devices"));
     for (h, pod) in &pod_dirs {
         mkdir(pod)?;
         match h.version {
             Version::V1 => create_v1(h, pod, apps, pids_limit)?,
-            Version::V2 => v2_enabled = create_v2(&h.own, pod, apps, pids_limit)?,
+            Version::V2 => {
+                v2_enabled = create_v2(&h.own, pod, apps, pids_limit)?;
+                restrict_devices_v2(pod, apps, v1_devices)?;
+            }
         }
     }
     Ok(PodCgroups {
@@ -400,6 +412,39 @@ fn create_v2(
         apply(&dir, &mine)?;
     }
     Ok(enable)
+}
+
+/// Attaches the device program ([`devices`]) to each app's v2 cgroup. Where the kernel
+/// refuses it and a v1 `devices` hierarchy already guards the apps (hybrid hosts), that is
+/// logged rather than fatal.
+/// A directory that is not on a cgroup2 file system (a test's fake tree) is skipped.
+fn restrict_devices_v2(pod: &Path, apps: &[(String, AppLimits)], v1_devices: bool) -> Result<()> {
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    // `f_type`'s C type differs between architectures (i64 on x86_64).
+    #[allow(clippy::unnecessary_cast)]
+    match rustix::fs::statfs(pod) {
+        Ok(st) if st.f_type as i64 == CGROUP2_SUPER_MAGIC => {}
+        _ => return Ok(()),
+    }
+    let rules: Vec<devices::DeviceRule> = DEVICE_ALLOW
+        .iter()
+        .filter_map(|l| devices::DeviceRule::parse(l))
+        .collect();
+    let prog = devices::program(&rules);
+    for (app, _) in apps {
+        let dir = pod.join(app);
+        match devices::attach(&dir, &prog) {
+            Ok(()) => {}
+            Err(e) if v1_devices => {
+                crate::debug!(
+                    "cgroup {}: no device program ({e}); v1 devices applies",
+                    dir.display()
+                );
+            }
+            Err(source) => return Err(CgroupError::Devices { path: dir, source }),
+        }
+    }
+    Ok(())
 }
 
 /// The controller names of a `cgroup.controllers`/`cgroup.subtree_control` text (a leading

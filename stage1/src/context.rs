@@ -58,6 +58,8 @@ pub struct RunArgs {
     pub disable_capabilities: bool,
     pub disable_paths: bool,
     pub disable_seccomp: bool,
+    /// `--private-users=<shift>:<count>`: the pod's user namespace id range.
+    pub private_users: Option<crate::setup::UidRange>,
     pub uuid: String,
     /// Not a flag: the resolv.conf from the pod's CNI results (set by `init` after the
     /// networks are up; used unless a `--dns` flag decides).
@@ -123,9 +125,11 @@ impl RunArgs {
                     }
                 }
                 "private-users" => {
-                    return Err(ContextError::Usage(
-                        "--private-users is not supported by this stage1 yet".to_string(),
-                    ));
+                    let v = value()?;
+                    let range = crate::setup::UidRange::parse(&v).map_err(|why| {
+                        ContextError::Usage(format!("--private-users={v}: {why}"))
+                    })?;
+                    out.private_users = Some(range);
                 }
                 _ => return Err(ContextError::Usage(format!("unknown flag --{name}"))),
             }

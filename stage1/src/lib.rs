@@ -20,7 +20,8 @@
 //! `--interactive`, `--mds-token=T`, `--dns=X` (repeatable), `--dns-search=X`, `--dns-opt=X`,
 //! `--dns-domain=X`, `--hosts-entry=IP=HOST|host` (repeatable), `--ipc=auto|private|parent`,
 //! `--disable-capabilities-restriction`, `--disable-paths`, `--disable-seccomp`,
-//! `--private-users=...` (refused until user namespaces land). Unknown flags are refused.
+//! `--private-users=<shift>:<count>` (a user namespace mapping pod ids 0..count to host ids
+//! shift..shift+count). Unknown flags are refused.
 //!
 //! **Working directory:** every entrypoint starts with its cwd = the pod directory,
 //! `<data>/pods/<state>/<uuid>/`. The data dir is therefore `<cwd>/../../..`.

@@ -19,7 +19,9 @@
 mod etc;
 mod paths;
 mod real;
+mod real_userns;
 mod sys;
+mod userns;
 mod volumes;
 
 #[cfg(test)]
@@ -32,6 +34,7 @@ pub use etc::{HOSTS_FALLBACK, hosts_file, resolv_conf};
 pub use paths::{PROC_HIDDEN, PROC_READ_ONLY, SYS_HIDDEN};
 pub use real::RealMountSys;
 pub use sys::{Follow, MountFlags, MountSys, NodeKind, RecordingSys, Target, flag_names};
+pub use userns::{USERNS_FILE, UidRange};
 pub use volumes::{AppMount, app_mounts};
 
 use crate::context::{AppContext, PodContext};
@@ -114,9 +117,13 @@ pub fn prepare_pod(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<()> {
     paths::setup_proc(&ctx.stage1_root, false, sys)?;
     paths::setup_tmp(&ctx.stage1_root, sys)?;
 
+    let userns = match ctx.args.private_users {
+        Some(range) => Some(userns::create_and_pin(ctx, range, sys)?),
+        None => None,
+    };
     let etc = etc::plan(ctx)?;
     for app in &ctx.apps {
-        prepare_app(ctx, app, &etc, tty.as_ref(), sys)?;
+        prepare_app(ctx, app, &etc, tty.as_ref(), userns.as_ref(), sys)?;
     }
     Ok(())
 }
@@ -126,10 +133,11 @@ fn prepare_app(
     app: &AppContext,
     etc: &etc::EtcPlan,
     tty: Option<&Target>,
+    userns: Option<&Target>,
     sys: &mut dyn MountSys,
 ) -> Result<()> {
     let root = &app.root_on_host;
-    mount_app_root(ctx, app, sys)?;
+    mount_app_root(ctx, app, userns, sys)?;
     let mask = !ctx.args.disable_paths;
     paths::setup_dev(root, tty, sys)?;
     paths::setup_proc(root, mask, sys)?;
@@ -148,9 +156,25 @@ fn prepare_app(
 }
 
 /// The app's root: an overlay of its rendered tree, or (`--no-overlay`) a self-bind of the
-/// copy stage0 made, so that later read-only remounts affect this app only.
-fn mount_app_root(ctx: &PodContext, app: &AppContext, sys: &mut dyn MountSys) -> Result<()> {
+/// copy stage0 made, so that later read-only remounts affect this app only. With a user
+/// namespace, the lower layer (or the copy) is seen id-mapped (see [`userns`]).
+fn mount_app_root(
+    ctx: &PodContext,
+    app: &AppContext,
+    userns: Option<&Target>,
+    sys: &mut dyn MountSys,
+) -> Result<()> {
     let root = &app.root_on_host;
+    if userns.is_some() && !ctx.use_overlay {
+        // An id-mapped copy refuses the mount points stage1 creates as host root (EOVERFLOW),
+        // and rkt's alternative, chowning the copy, is what the id-mapped overlay replaces.
+        return Err(SetupError::Flag {
+            flag: "--private-users".into(),
+            problem: "cannot be combined with --no-overlay (user namespaces use an id-mapped \
+                      overlay; drop --no-overlay)"
+                .into(),
+        });
+    }
     let target = sys
         .open_host(root)
         .map_err(sys_err("open the app root", root))?;
@@ -163,9 +187,23 @@ fn mount_app_root(ctx: &PodContext, app: &AppContext, sys: &mut dyn MountSys) ->
         sys.mkdir_host(dir, 0o755, 0, 0)
             .map_err(sys_err("create the overlay directory", dir))?;
     }
+    let lower = match (userns, ctx.args.private_users) {
+        (Some(ns), Some(range)) => {
+            let dir = userns::idmapped_lower_dir(app)?;
+            userns::bind_idmapped(&app.lower, &dir, ns, sys)?;
+            // The merged root directory takes its owner from the upper dir: the pod's root.
+            sys.chown_host(&app.upper, range.shift, range.shift)
+                .map_err(sys_err(
+                    "hand the overlay's upper dir to the pod's root",
+                    &app.upper,
+                ))?;
+            dir
+        }
+        _ => app.lower.clone(),
+    };
     let mut data = String::new();
     for (key, dir) in [
-        ("lowerdir", &app.lower),
+        ("lowerdir", &lower),
         ("upperdir", &app.upper),
         ("workdir", &app.work),
     ] {

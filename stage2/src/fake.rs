@@ -3,6 +3,7 @@
 
 use std::ffi::{CStr, CString};
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use rustix::process::Resource;
@@ -35,6 +36,8 @@ pub enum Call {
     ClearAmbient,
     SetNoNewPrivs,
     CloseFds(Vec<i32>),
+    OpenUserNs(PathBuf),
+    JoinUserNs,
     /// The installed filter's length in instructions.
     InstallSeccomp(usize),
     Execve {
@@ -93,6 +96,14 @@ fn lossy(s: &CStr) -> String {
 }
 
 impl Sys for RecordingSys {
+    fn open_user_ns(&mut self, path: &Path) -> io::Result<OwnedFd> {
+        self.record(Call::OpenUserNs(path.to_path_buf()))?;
+        // Any fd will do: the fake never joins it.
+        Ok(std::fs::File::open("/dev/null")?.into())
+    }
+    fn join_user_ns(&mut self, _fd: &OwnedFd) -> io::Result<()> {
+        self.record(Call::JoinUserNs)
+    }
     fn unshare_mount_ns(&mut self) -> io::Result<()> {
         self.record(Call::UnshareMountNs)
     }

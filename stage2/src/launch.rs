@@ -10,6 +10,9 @@
 //!    to the old root (a bare chroot can be escaped with CAP_SYS_CHROOT, which apps keep).
 //! 4. `enter_working_directory`: chdir, then getcwd must give an absolute path: the kernel
 //!    reports a directory outside the new root as unreachable (T8, `/proc/self/fd/N` tricks).
+//!    With `--private-users`, the pod's user namespace (opened before the pivot, while its
+//!    pinned file is reachable) is joined here: every mount is done (they need capabilities in
+//!    the host's namespace), and the ids and capabilities below are then the namespace's.
 //! 5. `drop_bounding_set`, `switch_identity` (groups, gid, uid), `set_capabilities`: the bounding
 //!    set is dropped while CAP_SETPCAP is still held; ids change while CAP_SETUID/SETGID are held;
 //!    the final capset leaves root apps eff = perm = bounding and everyone inh = amb = 0.
@@ -125,8 +128,23 @@ impl Launch {
         self.enter_mount_namespace(sys)?;
         self.set_oom_score_adj(sys)?;
         self.set_rlimits(sys)?;
+        let userns = match &self.spec.user_namespace {
+            Some(p) => Some(step(
+                sys.open_user_ns(p),
+                "open the user namespace",
+                p.display(),
+            )?),
+            None => None,
+        };
         self.pivot_into_root(sys)?;
         self.enter_working_directory(sys)?;
+        if let Some(fd) = &userns {
+            step(
+                sys.join_user_ns(fd),
+                "join the pod's user namespace",
+                "setns",
+            )?;
+        }
         let root = self.identity.uid == 0;
         let no_new_privs = self.spec.no_new_privileges || (filter.is_some() && !root);
         let mut caps = cap_plan(self.spec.capability_mask(), self.identity.uid);

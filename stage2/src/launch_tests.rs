@@ -299,3 +299,40 @@ fn a_bad_filter_stops_the_launch_before_any_step() {
     assert!(err.to_string().contains("nosuchcall"), "{err}");
     assert!(sys.calls.is_empty());
 }
+
+#[test]
+fn user_namespace_is_opened_before_the_pivot_and_joined_after_the_mounts() {
+    let spec = AppSpec {
+        user_namespace: Some(p("/rkt/userns")),
+        ..spec()
+    };
+    let launch = Launch::new(spec, identity(0, 0));
+    let mut sys = RecordingSys::default();
+    run(&launch, &mut sys).unwrap();
+    let calls = sys.calls_without_drops();
+    let at = |c: &Call| calls.iter().position(|x| x == c).unwrap();
+    let open = at(&Call::OpenUserNs(p("/rkt/userns")));
+    let join = at(&Call::JoinUserNs);
+    assert!(open < at(&Call::PivotRoot(p("."), p("."))));
+    assert!(join > at(&Call::Getcwd));
+    // The ids are set inside the namespace, and the bounding set dropped there too.
+    assert!(join < at(&Call::Setresuid(0)));
+    let first_drop = sys
+        .calls
+        .iter()
+        .position(|c| matches!(c, Call::DropBoundingCap(_)))
+        .unwrap();
+    let join_all = sys
+        .calls
+        .iter()
+        .position(|c| *c == Call::JoinUserNs)
+        .unwrap();
+    assert!(join_all < first_drop);
+}
+
+#[test]
+fn relative_user_namespace_path_is_refused() {
+    let json = r#"{"name":"web","root":"/r","exec":["x"],"user":"0","group":"0",
+        "user_namespace":"rkt/userns"}"#;
+    assert!(AppSpec::from_json(json.as_bytes(), "test").is_err());
+}

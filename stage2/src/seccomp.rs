@@ -19,6 +19,7 @@
 
 mod bpf;
 mod groups;
+mod systemd;
 mod x86_64;
 
 use aci::isolator::SeccompMode;
@@ -35,7 +36,8 @@ pub enum SeccompError {
     #[error(
         "app {app}: unknown seccomp group {group:?} (known: @rkt/default-whitelist, \
          @rkt/default-blacklist, @docker/default-whitelist, @docker/default-blacklist, \
-         @appc.io/all, @appc.io/empty; @systemd/ groups need systemd and are not supported)"
+         @appc.io/all, @appc.io/empty, @systemd/{{clock,default-whitelist,mount,network-io,\
+         obsolete,privileged,process,raw-io}})"
     )]
     UnknownGroup { app: String, group: String },
     #[error("app {app}: unknown errno {name:?} for its seccomp set (use a name such as EPERM)")]
@@ -150,6 +152,17 @@ fn expand(app: &str, entry: &str, spec: &mut SeccompSpec) -> Result<(), SeccompE
         }
         "@rkt/default-blacklist" | "@docker/default-blacklist" => DOCKER_DEFAULT_DENY,
         "@appc.io/empty" => &[],
+        group if group.starts_with("@systemd/") => {
+            let found = systemd::group(&group["@systemd/".len()..]);
+            let Some(names) = found else {
+                return Err(SeccompError::UnknownGroup {
+                    app: app.to_string(),
+                    group: group.to_string(),
+                });
+            };
+            spec.syscalls.extend(x86_64_only(&names));
+            return Ok(());
+        }
         group if group.starts_with('@') => {
             return Err(SeccompError::UnknownGroup {
                 app: app.to_string(),

@@ -104,6 +104,11 @@ pub struct AppSpec {
     /// The seccomp filter installed just before the exec; `None`: no filter.
     #[serde(default)]
     pub seccomp: Option<SeccompSpec>,
+    /// `--private-users`: a pinned user namespace (an nsfs file, absolute, as stage2 sees it
+    /// before entering the app root) the app joins after its mounts are done; its uids and
+    /// gids are then those of that namespace.
+    #[serde(default)]
+    pub user_namespace: Option<PathBuf>,
 }
 
 fn default_working_directory() -> PathBuf {
@@ -165,6 +170,13 @@ impl AppSpec {
     pub fn validate(&self) -> Result<(), SpecError> {
         if !self.root.is_absolute() {
             return Err(self.invalid("root", "must be an absolute path"));
+        }
+        if self
+            .user_namespace
+            .as_ref()
+            .is_some_and(|p| !p.is_absolute())
+        {
+            return Err(self.invalid("user_namespace", "must be an absolute path"));
         }
         if !self.working_directory.is_absolute() {
             return Err(self.invalid("working_directory", "must be an absolute path"));

@@ -7,6 +7,7 @@
 
 use std::ffi::{CStr, CString};
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use crate::seccomp::SockFilter;
@@ -55,6 +56,11 @@ pub trait Sys {
     fn install_seccomp(&mut self, program: &[SockFilter]) -> io::Result<()>;
     /// Closes every fd above 2 except `keep` (which lose `FD_CLOEXEC` so they reach the app).
     fn close_fds(&mut self, keep: &[i32]) -> io::Result<()>;
+    /// Opens a pinned user namespace (an nsfs file), close-on-exec.
+    fn open_user_ns(&mut self, path: &Path) -> io::Result<OwnedFd>;
+    /// `setns(fd, CLONE_NEWUSER)`: afterwards the process holds every capability in that
+    /// namespace and none in its parent.
+    fn join_user_ns(&mut self, fd: &OwnedFd) -> io::Result<()>;
     /// `execve`. The real one only returns on failure; `Ok` is the fake's "would have run".
     fn execve(&mut self, path: &CStr, argv: &[CString], envp: &[CString]) -> io::Result<()>;
 }
@@ -115,6 +121,21 @@ impl Sys for RealSys {
         Ok(PathBuf::from(std::ffi::OsString::from_vec(
             cwd.into_bytes(),
         )))
+    }
+
+    fn open_user_ns(&mut self, path: &Path) -> io::Result<OwnedFd> {
+        use rustix::fs::{Mode, OFlags};
+        Ok(rustix::fs::open(
+            path,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+        )?)
+    }
+
+    fn join_user_ns(&mut self, fd: &OwnedFd) -> io::Result<()> {
+        use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
+        move_into_link_name_space(std::os::fd::AsFd::as_fd(fd), Some(LinkNameSpaceType::User))?;
+        Ok(())
     }
 
     fn set_oom_score_adj(&mut self, value: i32) -> io::Result<()> {

@@ -7,6 +7,9 @@
 //! `--exit-code` value (so a stopped app's status is predictable).
 //! std + libc only: it is linked statically and runs in images that hold nothing else.
 
+#[path = "inspect/tries.rs"]
+mod tries;
+
 use std::io::{self, BufRead, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::process::exit;
@@ -60,6 +63,8 @@ enum Action {
     MdsHmac(String),
     /// Waits (up to 30s) until the path exists: `WAITED=<path>`.
     WaitFile(String),
+    /// Probes that report an outcome instead of failing (see `tries`).
+    Try(tries::Try),
 }
 
 struct Settings {
@@ -169,6 +174,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--http-post" => Action::HttpPost(need(value)?),
             "--mds-hmac" => Action::MdsHmac(need(value)?),
             "--wait-file" => Action::WaitFile(need(value)?),
+            f if tries::Try::is_flag(f) => Action::Try(tries::Try::parse(f, need(value)?)?),
             "--try-syscall" => Action::TrySyscall(need(value)?),
             "--sleep" => {
                 let v = need(value)?;
@@ -257,6 +263,7 @@ fn perform(action: &Action, content: &str) -> Result<(), String> {
             println!("WROTE={p}");
         }
         Action::Stat(p) => print_stat(p)?,
+        Action::Try(t) => t.run(),
         Action::Stdin => {
             let mut line = String::new();
             io::stdin()

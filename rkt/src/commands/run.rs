@@ -57,5 +57,7 @@ fn stage1_flags(ctx: &Ctx, global: &GlobalArgs, parsed: &RunArgs) -> StageOneFla
         insecure: ctx.insecure,
         mds_token: None,
         mds_port: None,
+        private_users: pod.private_users.then(stage0::run::random_uid_range),
+        pids_limit: pod.pids_limit.clone(),
     }
 }

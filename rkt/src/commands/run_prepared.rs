@@ -57,6 +57,7 @@ pub fn run(ctx: &Ctx, global: &GlobalArgs, args: &RunPreparedArgs) -> anyhow::Re
         insecure: ctx.insecure,
         mds_token,
         mds_port,
+        ..StageOneFlags::default()
     };
     Err(exec_stage1(&pod, &flags).into())
 }

@@ -124,6 +124,10 @@ pub struct PodFlags {
     pub stage1: Option<Stage1Flag>,
     /// `prepare --quiet`: print only the UUID.
     pub quiet: bool,
+    /// `--private-users`: run the pod in its own user namespace (a fresh 65536-id range).
+    pub private_users: bool,
+    /// `--pids-limit=N|max`: the pod's `pids.max` (stage1's default when absent).
+    pub pids_limit: Option<String>,
 }
 
 impl PodFlags {
@@ -318,12 +322,22 @@ impl State {
                 pod.ipc = Some(ipc);
             }
             "private-users" => {
-                if parse_bool(&flag, v)? {
+                let on = parse_bool(&flag, v)?;
+                if on && self.cmd == Command::Prepare {
                     return Err(ArgsError::Unsupported {
                         flag,
-                        why: "user namespaces are not implemented in rkt-rs",
+                        why: "give --private-users to `rkt run` (prepared pods do not keep it)",
                     });
                 }
+                pod.private_users = on;
+            }
+            "pids-limit" => {
+                let limit = val()?;
+                let ok = limit == "max" || limit.parse::<u64>().is_ok_and(|n| n > 0);
+                if !ok {
+                    return Err(bad(&flag, &limit, "use a positive number of tasks, or max"));
+                }
+                pod.pids_limit = Some(limit);
             }
             "pull-policy" => {
                 let p = val()?;

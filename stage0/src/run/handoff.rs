@@ -36,6 +36,31 @@ pub struct StageOneFlags {
     /// With `mds_token`: the service's port, passed as `RKT_MDS_PORT` (rkt's stage1
     /// hard-codes 18112; ours takes it from there so a service on another port works).
     pub mds_port: Option<u16>,
+    /// `--private-users`: the pod's id range as (shift, count).
+    pub private_users: Option<(u32, u32)>,
+    /// `--pids-limit`: handed to stage1 as `RKT_STAGE1_PIDS_LIMIT` in its environment.
+    pub pids_limit: Option<String>,
+}
+
+/// The environment variable stage1 reads the pod's pids limit from.
+pub const PIDS_LIMIT_ENV: &str = "RKT_STAGE1_PIDS_LIMIT";
+
+/// How many ids a pod's user namespace maps (rkt's 64K).
+pub const USERNS_COUNT: u32 = 65536;
+
+/// A fresh id range for a pod's user namespace: a random multiple of 65536 between 2^20
+/// and 2^31 (above the ids of host users and of subuid ranges handed out from 100000;
+/// below 2^31, which some tools take as negative). Not checked against other pods: with
+/// 2032 slots a clash is unlikely, and only merges two pods' id spaces, as rkt's did.
+pub fn random_uid_range() -> (u32, u32) {
+    let mut b = [0u8; 4];
+    let r = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .map(|_| u32::from_le_bytes(b))
+        .unwrap_or_else(|_| std::process::id());
+    let slots = (1u32 << 15) - (1 << 4); // multiples of 65536 in [2^20, 2^31)
+    let shift = ((1u32 << 4) + r % slots) * USERNS_COUNT;
+    (shift, USERNS_COUNT)
 }
 
 /// The argv for stage1: the entrypoint, the flags, the UUID.
@@ -79,6 +104,9 @@ pub fn stage1_argv(entry: &Path, flags: &StageOneFlags, uuid: &str) -> Vec<OsStr
     if let Some(ipc) = &flags.ipc {
         push(format!("--ipc={ipc}"));
     }
+    if let Some((shift, count)) = flags.private_users {
+        push(format!("--private-users={shift}:{count}"));
+    }
     for (what, flag) in [
         (Insecure::Capabilities, "--disable-capabilities-restriction"),
         (Insecure::Paths, "--disable-paths"),
@@ -120,6 +148,9 @@ pub fn exec_stage1(pod: &Pod, flags: &StageOneFlags) -> RunError {
     if let Some(port) = flags.mds_port.filter(|_| flags.mds_token.is_some()) {
         cmd.env(crate::metadata::PORT_ENV, port.to_string());
     }
+    if let Some(limit) = &flags.pids_limit {
+        cmd.env(PIDS_LIMIT_ENV, limit);
+    }
     let err = cmd.exec();
     RunError::Exec {
         path: entry,
@@ -133,6 +164,27 @@ mod tests {
 
     fn strs(v: Vec<OsString>) -> Vec<String> {
         v.into_iter().map(|s| s.into_string().unwrap()).collect()
+    }
+
+    #[test]
+    fn random_uid_ranges_stay_in_bounds() {
+        for _ in 0..200 {
+            let (shift, count) = random_uid_range();
+            assert_eq!(count, 65536);
+            assert_eq!(shift % 65536, 0);
+            assert!(shift >= 1 << 20, "{shift}");
+            assert!(u64::from(shift) + u64::from(count) <= 1 << 31, "{shift}");
+        }
+    }
+
+    #[test]
+    fn private_users_flag() {
+        let flags = StageOneFlags {
+            private_users: Some((1 << 20, 65536)),
+            ..StageOneFlags::default()
+        };
+        let argv = strs(stage1_argv(Path::new("/p/init"), &flags, "u"));
+        assert!(argv.contains(&"--private-users=1048576:65536".to_string()));
     }
 
     #[test]
@@ -158,6 +210,7 @@ mod tests {
             insecure: "capabilities,seccomp".parse().unwrap(),
             mds_token: Some("tok".into()),
             mds_port: Some(1),
+            ..StageOneFlags::default()
         };
         let argv = strs(stage1_argv(Path::new("/init"), &flags, "uuid"));
         assert_eq!(

@@ -31,8 +31,10 @@ pub const PROC_HIDDEN: [&str; 14] = [
     "timer_stats",
 ];
 
-/// `/sys` dirs hidden by an empty read-only tmpfs (rkt's list + podman's powercap); the
-/// rest of `/sys` is a read-only sysfs.
+/// `/sys` dirs hidden by an empty read-only tmpfs (rkt's list + podman's powercap, and its
+/// per-CPU `thermal_throttle` dirs, found at run time); the rest of `/sys` is a read-only
+/// sysfs. `fs` takes runc's `/sys/fs/selinux` and every cgroup file system with it: apps see
+/// no cgroupfs at all, so none is writable.
 pub const SYS_HIDDEN: [&str; 6] = [
     "firmware",
     "fs",
@@ -144,7 +146,51 @@ pub(super) fn setup_sys(root: &Path, mask: bool, sys: &mut dyn MountSys) -> Resu
     if !mask {
         return Ok(());
     }
-    hide(sys, root, "sys", &SYS_HIDDEN)
+    hide(sys, root, "sys", &SYS_HIDDEN)?;
+    let throttle = thermal_throttle_dirs(Path::new("/sys/devices/system/cpu"));
+    let names: Vec<&str> = throttle.iter().map(String::as_str).collect();
+    hide(sys, root, "sys", &names)
+}
+
+/// podman's per-CPU `thermal_throttle` dirs (`devices/system/cpu/cpu<N>/thermal_throttle`,
+/// relative to `/sys`), as the host's sysfs at `cpu_dir` lists them: the pod's sysfs shows
+/// the same CPUs.
+fn thermal_throttle_dirs(cpu_dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(cpu_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            let n = name.strip_prefix("cpu")?;
+            let is_cpu = !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+            (is_cpu && e.path().join("thermal_throttle").is_dir())
+                .then(|| format!("devices/system/cpu/{name}/thermal_throttle"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+#[test]
+fn finds_thermal_throttle_dirs_of_cpus_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    for d in [
+        "cpu0/thermal_throttle",
+        "cpu12/thermal_throttle",
+        "cpufreq/thermal_throttle",
+        "cpu1",
+    ] {
+        std::fs::create_dir_all(tmp.path().join(d)).unwrap();
+    }
+    assert_eq!(
+        thermal_throttle_dirs(tmp.path()),
+        [
+            "devices/system/cpu/cpu0/thermal_throttle",
+            "devices/system/cpu/cpu12/thermal_throttle"
+        ]
+    );
 }
 
 /// `/tmp`, created world-writable and sticky when the image has none.

@@ -20,7 +20,7 @@ use super::sys::{Follow, MountSys, NodeKind, Target};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RealMountSys;
 
-fn target(shown: PathBuf, fd: OwnedFd) -> io::Result<Target> {
+pub(super) fn target(shown: PathBuf, fd: OwnedFd) -> io::Result<Target> {
     let st = rfs::fstat(&fd)?;
     let is_dir = rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::Directory;
     Ok(Target {
@@ -40,8 +40,18 @@ fn fd_of(t: &Target) -> io::Result<BorrowedFd<'_>> {
     })
 }
 
-/// `mount_setattr(2)` (not wrapped by rustix): sets `attr` on the mount `fd` is the root of.
+/// `mount_setattr(2)` (not wrapped by rustix): sets `attr` on the mount `fd` is the root of
+/// (`userns`: the namespace fd `MOUNT_ATTR_IDMAP` maps through).
 fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: u64) -> io::Result<()> {
+    mount_setattr_ns(fd, recursive, attr, None)
+}
+
+fn mount_setattr_ns(
+    fd: BorrowedFd<'_>,
+    recursive: bool,
+    attr: u64,
+    userns: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -53,7 +63,7 @@ fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: u64) -> io::Result<(
         attr_set: attr,
         attr_clr: 0,
         propagation: 0,
-        userns_fd: 0,
+        userns_fd: userns.map_or(0, |f| f.as_raw_fd() as u64),
     };
     let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
     if recursive {
@@ -78,6 +88,7 @@ fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: u64) -> io::Result<(
 }
 
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 
 fn resolve_flags(follow: Follow) -> ResolveFlags {
     match follow {
@@ -280,6 +291,19 @@ impl MountSys for RealMountSys {
         Ok(())
     }
 
+    fn chown_host(&mut self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        let uid = rustix::fs::Uid::from_raw(uid);
+        let gid = rustix::fs::Gid::from_raw(gid);
+        rfs::chownat(
+            rfs::CWD,
+            path,
+            Some(uid),
+            Some(gid),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?;
+        Ok(())
+    }
+
     fn write_host_file(&mut self, path: &Path, contents: &[u8]) -> io::Result<()> {
         let (parent, name) = split_host(path)?;
         std::fs::create_dir_all(parent)?;
@@ -321,6 +345,27 @@ impl MountSys for RealMountSys {
         rustix::process::pivot_root(".", ".")?;
         rustix::mount::unmount(".", UnmountFlags::DETACH)?;
         rustix::process::chdir("/")?;
+        Ok(())
+    }
+
+    fn user_namespace(&mut self, range: super::UidRange) -> io::Result<Target> {
+        super::real_userns::create(range)
+    }
+
+    fn bind_idmapped(&mut self, src: &Target, dst: &Target, ns: &Target) -> io::Result<()> {
+        let flags = OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_EMPTY_PATH
+            | OpenTreeFlags::AT_RECURSIVE;
+        let tree = rustix::mount::open_tree(fd_of(src)?, "", flags)?;
+        mount_setattr_ns(tree.as_fd(), true, MOUNT_ATTR_IDMAP, Some(fd_of(ns)?))?;
+        rustix::mount::move_mount(
+            tree.as_fd(),
+            "",
+            fd_of(dst)?,
+            "",
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+        )?;
         Ok(())
     }
 }

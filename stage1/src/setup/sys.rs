@@ -90,12 +90,24 @@ pub trait MountSys {
     /// Creates a trusted host directory (and its parents, 0755) if missing; a directory it
     /// creates gets exactly `mode` and owner `uid:gid`; an existing one is left as it is.
     fn mkdir_host(&mut self, path: &Path, mode: u32, uid: u32, gid: u32) -> io::Result<()>;
+    /// Changes the owner of a trusted host path (not following a final symlink).
+    fn chown_host(&mut self, path: &Path, uid: u32, gid: u32) -> io::Result<()>;
     /// Writes a trusted host file by temp file + rename (parents created 0755).
     fn write_host_file(&mut self, path: &Path, contents: &[u8]) -> io::Result<()>;
     /// The caller's terminal when stdin is one (becomes `/dev/console`).
     fn stdin_tty(&mut self) -> io::Result<Option<Target>>;
     /// Makes `new_root` (a mount point) `/`, detaches the old root, and chdirs to `/`.
     fn pivot_root(&mut self, new_root: &Path) -> io::Result<()>;
+    /// A new user namespace mapping ids `0..count` to host `shift..`, held open (its
+    /// `/proc/<pid>/ns/user`), owned by the host's.
+    fn user_namespace(&mut self, range: super::UidRange) -> io::Result<Target>;
+    /// Binds `source` (recursively) on `target` with its ids mapped through `userns`.
+    fn bind_idmapped(
+        &mut self,
+        source: &Target,
+        target: &Target,
+        userns: &Target,
+    ) -> io::Result<()>;
 }
 
 /// Records every call as one line and pretends everything exists (except `missing` paths,
@@ -228,6 +240,11 @@ impl MountSys for RecordingSys {
         self.calls.push(line);
         Ok(())
     }
+    fn chown_host(&mut self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        self.calls
+            .push(format!("chown-host {} {uid}:{gid}", path.display()));
+        Ok(())
+    }
     fn write_host_file(&mut self, path: &Path, contents: &[u8]) -> io::Result<()> {
         let text = String::from_utf8_lossy(contents).replace('\n', "\\n");
         self.calls.push(format!("write {} {text}", path.display()));
@@ -241,6 +258,21 @@ impl MountSys for RecordingSys {
     fn pivot_root(&mut self, new_root: &Path) -> io::Result<()> {
         self.calls
             .push(format!("pivot_root {}", new_root.display()));
+        Ok(())
+    }
+    fn user_namespace(&mut self, range: super::UidRange) -> io::Result<Target> {
+        self.calls
+            .push(format!("userns {}:{}", range.shift, range.count));
+        Ok(Target::plain(PathBuf::from("/proc/userns"), false))
+    }
+    fn bind_idmapped(&mut self, src: &Target, dst: &Target, ns: &Target) -> io::Result<()> {
+        let line = format!(
+            "bind-idmapped {} {} {}",
+            src.shown.display(),
+            dst.shown.display(),
+            ns.shown.display()
+        );
+        self.calls.push(line);
         Ok(())
     }
 }

@@ -520,3 +520,53 @@ mod in_root {
         assert_eq!(mode & 0o7777, 0o700);
     }
 }
+
+#[test]
+fn private_users_pin_the_namespace_and_idmap_the_lower_layer() {
+    let mut c = simple();
+    c.args.private_users = Some(UidRange {
+        shift: 1 << 20,
+        count: 65536,
+    });
+    let calls = run(&c, &mut RecordingSys::default());
+    let userns = pos(&calls, "userns 1048576:65536");
+    let pin = pos(&calls, &format!("bind /proc/userns {S1}/rkt/userns"));
+    let idmapped = format!("{POD}/overlay/deps-sha512-aa/idmapped/web");
+    let map = pos(
+        &calls,
+        &format!("bind-idmapped /d/cas/tree/deps-sha512-aa/rootfs {idmapped} /proc/userns"),
+    );
+    let overlay = calls
+        .iter()
+        .position(|l| {
+            l.starts_with("mount overlay") && l.contains(&format!("lowerdir={idmapped},"))
+        })
+        .unwrap_or_else(|| panic!("no overlay on the id-mapped lower:\n{}", calls.join("\n")));
+    let chown = pos(
+        &calls,
+        &format!("chown-host {POD}/overlay/deps-sha512-aa/upper/web 1048576:1048576"),
+    );
+    assert!(userns < pin && pin < map && map < overlay && chown < overlay);
+    // The upper layer stays a plain directory of the pod.
+    assert!(calls[overlay].contains(&format!("upperdir={POD}/overlay/deps-sha512-aa/upper/web")));
+
+    // --no-overlay: refused, naming both flags.
+    c.use_overlay = false;
+    let err = prepare_pod(&c, &mut RecordingSys::default()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("--private-users") && msg.contains("--no-overlay"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn without_private_users_nothing_is_id_mapped() {
+    let calls = run(&simple(), &mut RecordingSys::default());
+    assert!(
+        !calls
+            .iter()
+            .any(|l| l.starts_with("userns") || l.starts_with("bind-idmapped")),
+        "{calls:?}"
+    );
+}

@@ -205,10 +205,21 @@ fn usage_errors() {
     assert!(matches!(err("a --quiet"), ArgsError::UnknownFlag { .. }));
     let p = parse(Command::Prepare, &argv("a --quiet")).unwrap();
     assert!(p.pod.quiet);
-    assert!(matches!(
-        err("a --private-users"),
-        ArgsError::Unsupported { .. }
-    ));
+    let prep = parse(Command::Prepare, &argv("a --private-users"));
+    assert!(matches!(prep, Err(ArgsError::Unsupported { .. })));
+}
+
+#[test]
+fn private_users_and_pids_limit() {
+    let p = parse(Command::Run, &argv("--private-users --pids-limit=64 a")).unwrap();
+    assert!(p.pod.private_users);
+    assert_eq!(p.pod.pids_limit.as_deref(), Some("64"));
+    let p = parse(Command::Run, &argv("--pids-limit=max a")).unwrap();
+    assert_eq!(p.pod.pids_limit.as_deref(), Some("max"));
+    for bad in ["0", "-1", "lots", ""] {
+        let r = parse(Command::Run, &argv(&format!("--pids-limit={bad} a")));
+        assert!(r.is_err(), "--pids-limit={bad} accepted");
+    }
 }
 
 #[test]
