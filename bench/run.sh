@@ -8,6 +8,7 @@
 #             (store + render), against `gzip -dc FILE > /dev/null` and `tar -xzf FILE`
 #   extract:  the aci crate's safe extractor (examples/extract) against `tar -xzf`
 #   run:      `rkt run --net=none` of a static `true` against `crun run` (bench/run-pod.sh)
+#   net:      `rkt run --net=default` against `crun run` in a new netns (bench/run-net.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/bench
@@ -50,3 +51,4 @@ hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$out/extract.js
 ratio "$out/extract.json"
 
 bench/run-pod.sh
+bench/run-net.sh
