@@ -9,6 +9,7 @@
 #   extract:  the aci crate's safe extractor (examples/extract) against `tar -xzf`
 #   run:      `rkt run --net=none` of a static `true` against `crun run` (bench/run-pod.sh)
 #   scale:    list/status with 1,000 pods, 100 concurrent pods, gc of 100 pods (bench/run-scale.sh)
+#   net:      `rkt run --net=default` against `crun run` in a new netns (bench/run-net.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/bench
@@ -52,3 +53,4 @@ ratio "$out/extract.json"
 
 bench/run-pod.sh
 bench/run-scale.sh
+bench/run-net.sh

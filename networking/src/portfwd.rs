@@ -143,25 +143,61 @@ pub fn teardown_rules(uuid: &str) -> Vec<Vec<String>> {
     out
 }
 
-fn iptables(uuid: &str, args: &[String]) -> Result<()> {
-    let shown = format!("-t nat {}", args.join(" "));
-    let out = Command::new("iptables")
-        .args(["-w", "-t", "nat"])
+/// Runs `program ARGS` (`iptables` or `iptables-restore`) with `input` on stdin; its stdout.
+fn iptables(uuid: &str, program: &str, args: &[&str], input: &str) -> Result<String> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let shown = if input.is_empty() {
+        args.join(" ")
+    } else {
+        format!(
+            "{} <<< {}",
+            args.join(" "),
+            input.trim().replace('\n', "; ")
+        )
+    };
+    let spawn_err = |source| PortFwdError::Spawn {
+        uuid: uuid.to_string(),
+        args: shown.clone(),
+        source,
+    };
+    let mut child = Command::new(program)
         .args(args)
-        .output()
-        .map_err(|source| PortFwdError::Spawn {
-            uuid: uuid.to_string(),
-            args: shown.clone(),
-            source,
-        })?;
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(spawn_err)?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A failed write shows as the command's own failure below.
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    let out = child.wait_with_output().map_err(spawn_err)?;
     if out.status.success() {
-        return Ok(());
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
     Err(PortFwdError::Failed {
         uuid: uuid.to_string(),
-        args: shown,
+        args: format!("{program} {shown}"),
         stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
     })
+}
+
+/// Applies argument lists (as [`setup_rules`] makes them) to the nat table in one
+/// `iptables-restore --noflush`: one exec for the whole change, all or nothing.
+fn restore(uuid: &str, rules: &[Vec<String>]) -> Result<()> {
+    let mut script = String::from("*nat\n");
+    for rule in rules {
+        match rule.as_slice() {
+            [n, chain] if n == "-N" => script.push_str(&format!(":{chain} - [0:0]\n")),
+            _ => {
+                script.push_str(&rule.join(" "));
+                script.push('\n');
+            }
+        }
+    }
+    script.push_str("COMMIT\n");
+    iptables(uuid, "iptables-restore", &["-w", "--noflush"], &script).map(|_| ())
 }
 
 /// Installs the rules and sets `route_localnet` on `host_ifs` (the host ends of the pod's
@@ -171,9 +207,7 @@ pub fn setup(uuid: &str, forwards: &[Forward], host_ifs: &[String]) -> Result<()
         return Ok(());
     }
     let apply = || -> Result<()> {
-        for rule in setup_rules(uuid, forwards) {
-            iptables(uuid, &rule)?;
-        }
+        restore(uuid, &setup_rules(uuid, forwards))?;
         for iface in host_ifs {
             if iface.is_empty() || iface.contains('/') || iface.starts_with('.') {
                 continue;
@@ -192,24 +226,35 @@ pub fn setup(uuid: &str, forwards: &[Forward], host_ifs: &[String]) -> Result<()
     })
 }
 
+/// What of [`teardown_rules`] applies to the nat table listed by `iptables -S`: each jump as
+/// often as it is there (an interrupted, retried setup may have doubled it), the chains if
+/// they exist.
+pub fn present_teardown_rules(uuid: &str, listing: &str) -> Vec<Vec<String>> {
+    let lines: Vec<&str> = listing.lines().collect();
+    let mut out = Vec::new();
+    for rule in teardown_rules(uuid) {
+        let present = match rule[0].as_str() {
+            "-D" => {
+                let spec = format!("-A {}", rule[1..].join(" "));
+                lines.iter().filter(|l| **l == spec).count()
+            }
+            _ => usize::from(lines.contains(&format!("-N {}", rule[1]).as_str())),
+        };
+        out.extend(std::iter::repeat_n(rule, present));
+    }
+    out
+}
+
 /// Removes the pod's chains and jumps; whatever does not exist is skipped. Returns whether
 /// anything was removed.
 pub fn teardown(uuid: &str) -> Result<bool> {
-    let mut removed = false;
-    for rule in teardown_rules(uuid) {
-        // Jumps may exist more than once if a setup was interrupted and retried.
-        loop {
-            match iptables(uuid, &rule) {
-                Ok(()) => removed = true,
-                Err(PortFwdError::Failed { .. }) => break,
-                Err(e) => return Err(e),
-            }
-            if rule[0] != "-D" {
-                break;
-            }
-        }
+    let listing = iptables(uuid, "iptables", &["-w", "-t", "nat", "-S"], "")?;
+    let rules = present_teardown_rules(uuid, &listing);
+    if rules.is_empty() {
+        return Ok(false);
     }
-    Ok(removed)
+    restore(uuid, &rules)?;
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -260,5 +305,30 @@ mod tests {
             "-D PREROUTING -m addrtype --dst-type LOCAL -j RKT-PFWD-DNAT-0c9a7d3e"
         );
         assert_eq!(down.last().unwrap(), "-X RKT-PFWD-SNAT-0c9a7d3e");
+    }
+
+    #[test]
+    fn teardown_takes_only_what_the_listing_has() {
+        // As `iptables -S` prints it: the OUTPUT jump twice, no SNAT chain or jump.
+        let listing = "-P PREROUTING ACCEPT\n-N RKT-PFWD-DNAT-0c9a7d3e\n\
+            -A PREROUTING -m addrtype --dst-type LOCAL -j RKT-PFWD-DNAT-0c9a7d3e\n\
+            -A OUTPUT -m addrtype --dst-type LOCAL -j RKT-PFWD-DNAT-0c9a7d3e\n\
+            -A OUTPUT -m addrtype --dst-type LOCAL -j RKT-PFWD-DNAT-0c9a7d3e\n\
+            -A OUTPUT -m addrtype --dst-type LOCAL -j RKT-PFWD-DNAT-aaaaaaaa\n";
+        let rules: Vec<String> = present_teardown_rules(UUID, listing)
+            .iter()
+            .map(|r| r.join(" "))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "-D PREROUTING -m addrtype --dst-type LOCAL -j RKT-PFWD-DNAT-0c9a7d3e",
+                "-D OUTPUT -m addrtype --dst-type LOCAL -j RKT-PFWD-DNAT-0c9a7d3e",
+                "-D OUTPUT -m addrtype --dst-type LOCAL -j RKT-PFWD-DNAT-0c9a7d3e",
+                "-F RKT-PFWD-DNAT-0c9a7d3e",
+                "-X RKT-PFWD-DNAT-0c9a7d3e",
+            ]
+        );
+        assert!(present_teardown_rules(UUID, "-P OUTPUT ACCEPT\n").is_empty());
     }
 }

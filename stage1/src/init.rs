@@ -43,6 +43,7 @@ pub enum InitError {
     Net(#[from] NetError),
     #[error(transparent)]
     Notify(#[from] NotifyError),
+    #[error(transparent)]
     Mds(#[from] crate::mds::MdsError),
     #[error("pod {uuid}: cannot set up its cgroups")]
     Cgroup {

@@ -24,7 +24,8 @@ const USAGE: &str = "usage: inspect [--print-msg=S] [--print-env[=VAR]] [--print
 [--read-stdin] [--check-tty] [--print-seccomp] [--try-syscall=NAME] [--sleep=SECONDS] \
 [--silent-sigterm] [--ignore-sigterm] [--exit-code=N] [--print-ipv4] [--serve-tcp=PORT] \
 [--alloc=MIB] [--fork-bomb=N] [--notify-ready-after=MS] [--log-sigterm] [--http-get=URL] [--http-post=URL] [--mds-hmac=TEXT] \
-[--wait-file=PATH]";
+[--wait-file=PATH] [--serve-udp=PORT] [--serve-tcp-peer=PORT] \
+[--connect-tcp=IP:PORT] [--send-udp=IP:PORT]";
 
 /// One thing to do, in order.
 enum Action {
@@ -48,6 +49,15 @@ enum Action {
     Ipv4,
     /// Answer every TCP connection on the port with the `--content` text, forever.
     ServeTcp(u16),
+    /// Answer every UDP datagram on the port with the `--content` text, from a background
+    /// thread (so a `--serve-tcp` after it can run too).
+    ServeUdp(u16),
+    /// Answer every TCP connection with `PEER=<the client's IP>`, forever.
+    ServeTcpPeer(u16),
+    /// `CONNECTED=<what the server sent, first line>`; retried for a few seconds.
+    ConnectTcp(String),
+    /// Send the `--content` text and print `UDP_REPLY=<the answer, first line>`.
+    SendUdp(String),
     Seccomp,
     TrySyscall(String),
     Alloc(usize),
@@ -158,6 +168,10 @@ fn parse(args: &[String]) -> Result<Settings, String> {
                         .map_err(|_| format!("--serve-tcp={v}: not a port"))?,
                 )
             }
+            "--serve-udp" => Action::ServeUdp(port(flag, &need(value)?)?),
+            "--serve-tcp-peer" => Action::ServeTcpPeer(port(flag, &need(value)?)?),
+            "--connect-tcp" => Action::ConnectTcp(need(value)?),
+            "--send-udp" => Action::SendUdp(need(value)?),
             "--print-pid" => Action::Pid,
             "--print-mounts" => Action::Mounts,
             "--print-cgroup" => Action::Cgroup,
@@ -245,6 +259,10 @@ fn perform(action: &Action, content: &str) -> Result<(), String> {
         Action::Hostname => println!("HOSTNAME={}", hostname()?),
         Action::Ipv4 => print_ipv4()?,
         Action::ServeTcp(port) => serve_tcp(*port, content)?,
+        Action::ServeUdp(port) => serve_udp(*port, content)?,
+        Action::ServeTcpPeer(port) => serve_tcp_peer(*port)?,
+        Action::ConnectTcp(addr) => println!("CONNECTED={}", connect_tcp(addr)?),
+        Action::SendUdp(addr) => println!("UDP_REPLY={}", send_udp(addr, content)?),
         Action::Pid => {
             println!("PID={}", std::process::id());
             // SAFETY: getppid has no preconditions.
@@ -645,6 +663,88 @@ fn serve_tcp(port: u16, content: &str) -> Result<(), String> {
         let _ = c.write_all(content.as_bytes());
     }
     Ok(())
+}
+
+fn port(flag: &str, v: &str) -> Result<u16, String> {
+    v.parse().map_err(|_| format!("{flag}={v}: not a port"))
+}
+
+fn serve_udp(port: u16, content: &str) -> Result<(), String> {
+    let sock = std::net::UdpSocket::bind(("0.0.0.0", port))
+        .map_err(|e| format!("binding UDP port {port}: {e}"))?;
+    println!("LISTENING_UDP={port}");
+    let reply = content.as_bytes().to_vec();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        loop {
+            if let Ok((_, peer)) = sock.recv_from(&mut buf) {
+                let _ = sock.send_to(&reply, peer);
+            }
+        }
+    });
+    Ok(())
+}
+
+fn serve_tcp_peer(port: u16) -> Result<(), String> {
+    let listener = std::net::TcpListener::bind(("0.0.0.0", port))
+        .map_err(|e| format!("listening on port {port}: {e}"))?;
+    println!("LISTENING={port}");
+    let _ = io::stdout().flush();
+    for mut c in listener.incoming().flatten() {
+        if let Ok(peer) = c.peer_addr() {
+            let _ = writeln!(c, "PEER={}", peer.ip());
+        }
+    }
+    Ok(())
+}
+
+fn first_line(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+/// Retries refused connections for up to 5s (the server may be starting); an unreachable
+/// network fails at once.
+fn connect_tcp(addr: &str) -> Result<String, String> {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let sa: std::net::SocketAddr = addr
+        .parse()
+        .map_err(|_| format!("--connect-tcp={addr}: not IP:PORT"))?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match std::net::TcpStream::connect_timeout(&sa, Duration::from_secs(3)) {
+            Ok(mut s) => {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut got = Vec::new();
+                let _ = s.read_to_end(&mut got);
+                return Ok(first_line(&got));
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => return Err(format!("connecting to {addr}: {e}")),
+        }
+    }
+}
+
+/// Resends every 200ms for up to 5s (UDP may be dropped while rules or servers come up).
+fn send_udp(addr: &str, content: &str) -> Result<String, String> {
+    use std::time::{Duration, Instant};
+    let sa: std::net::SocketAddr = addr
+        .parse()
+        .map_err(|_| format!("--send-udp={addr}: not IP:PORT"))?;
+    let sock = std::net::UdpSocket::bind(("0.0.0.0", 0)).map_err(|e| format!("udp: {e}"))?;
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(200)));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut buf = [0u8; 1500];
+    while Instant::now() < deadline {
+        let _ = sock.send_to(content.as_bytes(), sa);
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            return Ok(first_line(&buf[..n]));
+        }
+    }
+    Err(format!("no UDP answer from {addr}"))
 }
 
 /// Makes the call `name` with arguments that change nothing (bad fds, null pointers, invalid

@@ -222,3 +222,51 @@ fn bad_results_are_refused() {
         assert!(parse_result(&bad, "1.0.0").is_err(), "{bad}");
     }
 }
+
+/// Results as Debian's containernetworking-plugins print them (bridge 1.0.0 with the bridge,
+/// the host veth and the pod's interface; ptp 0.3.1 with `version` on each IP; a 0.4.0 conf
+/// list whose last plugin, portmap, passes the bridge's result on).
+#[test]
+fn results_as_the_reference_plugins_print_them() {
+    let bridge = r#"{"cniVersion":"1.0.0","interfaces":[{"name":"rktbr0","mac":"b2:3c:7e:11:22:33"},
+        {"name":"veth5c1d2e3f","mac":"6a:01:02:03:04:05"},
+        {"name":"eth0","mac":"0e:aa:bb:cc:dd:ee","sandbox":"/run/rkt/netns/rkt-0c9a7d3e"}],
+        "ips":[{"interface":2,"address":"10.22.0.2/16","gateway":"10.22.0.1"}],
+        "routes":[{"dst":"0.0.0.0/0","gw":"10.22.0.1"}],"dns":{}}"#;
+    let v: Value = serde_json::from_str(bridge).unwrap();
+    let r = parse_result(&v, "1.0.0").unwrap();
+    assert_eq!(r.cni_version, "1.0.0");
+    assert_eq!(
+        r.host_interfaces().collect::<Vec<_>>(),
+        ["rktbr0", "veth5c1d2e3f"]
+    );
+    let ip = r.primary_ip().unwrap();
+    assert_eq!(
+        (ip.address.to_string(), ip.mask(), ip.interface),
+        ("10.22.0.2".into(), "255.255.0.0".into(), Some(2))
+    );
+    assert!(r.dns.is_empty());
+
+    let ptp = r#"{"cniVersion":"0.3.1","interfaces":[{"name":"veth9f8e7d6c","mac":"5e:00:00:00:00:01"},
+        {"name":"eth0","mac":"5e:00:00:00:00:02","sandbox":"/run/rkt/netns/rkt-1"}],
+        "ips":[{"version":"4","interface":1,"address":"10.213.1.2/24","gateway":"10.213.1.1"}],
+        "dns":{"nameservers":["10.213.0.53"],"search":["ft.example"]}}"#;
+    let v: Value = serde_json::from_str(ptp).unwrap();
+    let r = parse_result(&v, "0.3.1").unwrap();
+    assert_eq!(
+        r.primary_ip().unwrap().gateway.unwrap().to_string(),
+        "10.213.1.1"
+    );
+    assert_eq!(
+        r.dns.resolv_conf(),
+        "nameserver 10.213.0.53\nsearch ft.example\n"
+    );
+
+    // The conf says 0.4.0 but the result does not repeat it: the conf's version is used.
+    let chained = r#"{"interfaces":[{"name":"eth0","sandbox":"/x"}],
+        "ips":[{"version":"4","interface":0,"address":"10.9.0.3/24"}]}"#;
+    let v: Value = serde_json::from_str(chained).unwrap();
+    let r = parse_result(&v, "0.4.0").unwrap();
+    assert_eq!(r.cni_version, "0.4.0");
+    assert_eq!(r.primary_ip().unwrap().gateway, None);
+}

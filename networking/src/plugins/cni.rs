@@ -163,6 +163,9 @@ pub struct NetConf {
     pub ipam: Option<serde_json::Value>,
     #[serde(default, rename = "prevResult")]
     pub prev_result: Option<serde_json::Value>,
+    /// The conf's own DNS settings, passed on in the result when IPAM gives none.
+    #[serde(default)]
+    pub dns: Option<Dns>,
 }
 
 impl NetConf {

@@ -57,7 +57,11 @@ impl Lease {
                 interface: Some(index),
             }],
             routes: self.result.routes.clone(),
-            dns: self.result.dns.clone(),
+            dns: if self.result.dns.nameservers.is_empty() {
+                conf.dns.clone().unwrap_or_default()
+            } else {
+                self.result.dns.clone()
+            },
         }
     }
 }

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# `make bench`, pod networking: `rkt run --net=default` of a stored image whose app is a static
+# `true` (ptp veth, host-local lease, masquerade chain, then teardown by the next gc), against
+# `crun run` of an OCI bundle with the same rootfs in a new network namespace, and against
+# `rkt run --net=none` (what the network adds), measured by hyperfine in the same run.
+# Results: a table on stdout, JSON in target/bench/run-net.json.
+# Needs root, hyperfine, crun; `make bench` builds what it uses (RKT, STATIC_DIR from make).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${CARGO_TARGET_DIR:-$PWD/target}
+rkt=${RKT:-$target/release/rkt}
+static=${STATIC_DIR:-$target/x86_64-unknown-linux-gnu/release}
+out=${BENCH_OUT:-target/bench}
+RUNS=${BENCH_RUNS:-30}
+mkdir -p "$out"
+[ "$(id -u)" = 0 ] || { echo "run-net.sh: pods need root" >&2; exit 1; }
+command -v crun >/dev/null || { echo "run-net.sh: crun is missing (make deps)" >&2; exit 1; }
+
+# As in run-pod.sh: on a hybrid cgroup host crun only runs with a cgroup2-only view of
+# /sys/fs/cgroup and its cgroup manager off; rkt runs in the same view.
+crun_flags=()
+if [ "$(stat -fc %T /sys/fs/cgroup)" = tmpfs ]; then
+	if [ -z "${RKT_BENCH_NS:-}" ]; then
+		exec unshare -m env RKT_BENCH_NS=1 "$0" "$@"
+	fi
+	mount --make-rprivate /
+	umount -R /sys/fs/cgroup
+	mount -t cgroup2 none /sys/fs/cgroup
+	crun_flags=(--cgroup-manager=disabled)
+	echo "(hybrid cgroup host: measuring with a cgroup2-only view, crun ${crun_flags[*]})"
+fi
+
+scratch=$(mktemp -d /var/tmp/rkt-bench-net.XXXXXX)
+data=$scratch/data
+cleanup() {
+	"$rkt" --dir="$data" stop --force $(ls "$data/pods/run" 2>/dev/null) >/dev/null 2>&1 || true
+	"$rkt" --dir="$data" gc --grace-period=0s >/dev/null ||
+		echo "run-net.sh: rkt gc failed; pod networks may be left" >&2
+	find "$data/pods" -mindepth 2 -maxdepth 2 2>/dev/null | grep -q . && echo "run-net.sh: pods left in $data/pods" >&2
+	rm -rf "$scratch"
+}
+trap cleanup EXIT
+mkdir -p "$data"
+
+"$static/mkimage" inspect --inspect "$static/inspect" --name rkt-rs.dev/bench-true --out "$scratch/true.aci" >/dev/null
+true_id=$("$rkt" --dir="$data" --insecure-options=image fetch --full "$scratch/true.aci")
+bundle=$scratch/bundle
+mkdir -p "$bundle"
+tar -xzf "$scratch/true.aci" -C "$bundle" rootfs
+(cd "$bundle" && crun spec)
+python3 - "$bundle/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["/inspect"]
+c["root"]["readonly"] = False
+# `crun spec` already asks for a new network namespace; make sure of it.
+ns = c["linux"]["namespaces"]
+if not any(n["type"] == "network" for n in ns):
+    ns.append({"type": "network"})
+json.dump(c, open(p, "w"), indent=1)
+PY
+# The first rkt run imports and renders the embedded stage1: not part of the measurement.
+"$rkt" --dir="$data" run --net=default "$true_id" >/dev/null
+crun ${crun_flags[*]} run --bundle "$bundle" rkt-bench-net-probe >/dev/null
+
+echo "== run: a static true in a pod on the default network, $RUNS runs"
+hyperfine --style basic --warmup 3 --runs "$RUNS" --export-json "$out/run-net.json" \
+	--prepare "$rkt --dir=$data gc --grace-period=0s >/dev/null 2>&1 || true" \
+	-n "crun run (new netns)" "crun ${crun_flags[*]} run --bundle $bundle rkt-bench-net" \
+	-n "rkt run --net=none" "$rkt --dir=$data run --net=none $true_id" \
+	-n "rkt run --net=default" "$rkt --dir=$data run --net=default $true_id" >/dev/null
+python3 - "$out/run-net.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+base = r[0]
+print(f"{'command':28} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'time vs ' + base['command']:>24}")
+for x in r:
+    print(f"{x['command']:28} {x['median']*1e3:10.1f} {x['min']*1e3:8.1f} {x['max']*1e3:8.1f} {x['median'] / base['median']:23.2f}x")
+ratio = r[-1]["median"] / base["median"]
+print(f"rkt run --net=default / crun run: {ratio:.2f}x (goal <= 2.0x)")
+PY
+# Teardown is gc's work: time it once for 10 pods, for the report.
+for _ in $(seq 10); do "$rkt" --dir="$data" run --net=default "$true_id" >/dev/null; done
+start=$(date +%s%N)
+"$rkt" --dir="$data" gc --grace-period=0s >/dev/null 2>&1
+echo "rkt gc of 10 exited pods on the default network: $(( ($(date +%s%N) - start) / 1000000 )) ms"
