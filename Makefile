@@ -6,6 +6,8 @@ FUZZ_SECONDS ?= 60
 DEB_PACKAGES := appc-spec gnupg xz-utils bzip2 gzip pkg-config libssl-dev crun runc
 # Networking: NAT for our CNI plugins, ping for their tests, the reference plugins to compare with.
 DEB_PACKAGES += iptables iputils-ping containernetworking-plugins
+# OCI images: a local registry, tools to push to it and to compare with, htpasswd for its auth.
+DEB_PACKAGES += docker-registry skopeo umoci apache2-utils
 
 # Static binaries that run inside pods (stage1, stage2, the test probe): glibc linked
 # statically, so the stage1 image needs no libraries; without debug info, as they are copied into

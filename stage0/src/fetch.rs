@@ -101,6 +101,8 @@ pub enum FetchError {
          not supported yet: fetch it first, then fetch {image} again)"
     )]
     Dependency { image: String, dependency: String },
+    #[error("{0}")]
+    Oci(Box<crate::oci::OciError>),
     #[error("image {image}: rendering it into the tree store: {error}")]
     Render { image: String, error: StoreError },
 }
@@ -125,6 +127,8 @@ pub struct Fetcher {
     pub render: bool,
     /// Where to report the progress of reading an image (a terminal progress bar), if anywhere.
     pub progress: Option<std::sync::Arc<dyn Progress>>,
+    /// Registry credentials (`dockerAuth` in auth.d) for `docker://` images.
+    pub docker_auth: std::collections::BTreeMap<String, crate::config::DockerAuthConfig>,
 }
 
 impl Fetcher {
@@ -140,6 +144,7 @@ impl Fetcher {
             max_uncompressed_size: DEFAULT_MAX_UNCOMPRESSED_SIZE,
             render: rustix::process::geteuid().is_root(),
             progress: None,
+            docker_auth: std::collections::BTreeMap::new(),
         }
     }
 
@@ -160,10 +165,19 @@ impl Fetcher {
                 image: image.to_string(),
                 what: "from an http(s) URL",
             }),
-            ImageRef::Docker(_) => Err(FetchError::RemoteUnsupported {
-                image: image.to_string(),
-                what: "from a Docker registry",
-            }),
+            ImageRef::Docker(rest) => {
+                let oci = |e: crate::oci::OciError| FetchError::Oci(Box::new(e));
+                let r = crate::oci::DockerRef::parse(&rest).map_err(|problem| {
+                    oci(crate::oci::OciError::Reference {
+                        image: image.to_string(),
+                        problem,
+                    })
+                })?;
+                crate::oci::fetch(self, image, crate::oci::OciSource::Registry(r)).map_err(oci)
+            }
+            ImageRef::Oci(source) => {
+                crate::oci::fetch(self, image, source).map_err(|e| FetchError::Oci(Box::new(e)))
+            }
         }
     }
 

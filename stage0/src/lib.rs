@@ -7,6 +7,7 @@ pub mod fsutil;
 pub mod image_ref;
 pub mod images;
 pub mod insecure;
+pub mod oci;
 pub mod pod;
 pub mod pod_ops;
 pub mod run;

@@ -164,11 +164,13 @@ fn mount_app_root(ctx: &PodContext, app: &AppContext, sys: &mut dyn MountSys) ->
             .map_err(sys_err("create the overlay directory", dir))?;
     }
     let mut data = String::new();
-    for (key, dir) in [
-        ("lowerdir", &app.lower),
-        ("upperdir", &app.upper),
-        ("workdir", &app.work),
-    ] {
+    let lowers: Vec<(&str, &PathBuf)> = std::iter::once(("lowerdir", &app.lower))
+        .chain(app.lower_layers.iter().map(|l| (":", l)))
+        .collect();
+    for (key, dir) in lowers
+        .into_iter()
+        .chain([("upperdir", &app.upper), ("workdir", &app.work)])
+    {
         let s = dir.to_str().filter(|s| !s.contains([',', ':', '\\']));
         let Some(s) = s else {
             return Err(SetupError::Sys {
@@ -180,6 +182,11 @@ fn mount_app_root(ctx: &PodContext, app: &AppContext, sys: &mut dyn MountSys) ->
                 ),
             });
         };
+        if key == ":" {
+            // A further (lower) layer of the same lowerdir option.
+            data.push_str(&format!(":{s}"));
+            continue;
+        }
         if !data.is_empty() {
             data.push(',');
         }

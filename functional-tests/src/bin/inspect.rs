@@ -20,7 +20,7 @@ const USAGE: &str = "usage: inspect [--print-msg=S] [--print-env[=VAR]] [--print
 [--print-cgroup] [--print-fds] [--read-file=P] [--write-file=P] [--content=S] [--stat=P] \
 [--read-stdin] [--check-tty] [--print-seccomp] [--try-syscall=NAME] [--sleep=SECONDS] \
 [--silent-sigterm] [--ignore-sigterm] [--exit-code=N] [--print-ipv4] [--serve-tcp=PORT] \
-[--alloc=MIB] [--fork-bomb=N]";
+[--alloc=MIB] [--fork-bomb=N] [--exists=P] [--list-dir=P]";
 
 /// One thing to do, in order.
 enum Action {
@@ -37,6 +37,10 @@ enum Action {
     Read(String),
     Write(String),
     Stat(String),
+    /// `EXISTS <path>=yes|no` (no symlink followed at the end).
+    Exists(String),
+    /// `LS <dir>=<names, sorted, comma-separated>`.
+    ListDir(String),
     Stdin,
     Tty,
     Sleep(f64),
@@ -127,6 +131,8 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--read-file" => Action::Read(need(value)?),
             "--write-file" => Action::Write(need(value)?),
             "--stat" => Action::Stat(need(value)?),
+            "--exists" => Action::Exists(need(value)?),
+            "--list-dir" => Action::ListDir(need(value)?),
             "--read-stdin" => Action::Stdin,
             "--alloc" => Action::Alloc(number(flag, &need(value)?)?),
             "--fork-bomb" => Action::ForkBomb(number(flag, &need(value)?)?.min(MAX_FORKS)),
@@ -209,6 +215,19 @@ fn perform(action: &Action, content: &str) -> Result<(), String> {
             println!("WROTE={p}");
         }
         Action::Stat(p) => print_stat(p)?,
+        Action::Exists(p) => {
+            let yes = std::fs::symlink_metadata(p).is_ok();
+            println!("EXISTS {p}={}", if yes { "yes" } else { "no" });
+        }
+        Action::ListDir(p) => {
+            let mut names: Vec<String> = std::fs::read_dir(p)
+                .map_err(|e| format!("listing {p}: {e}"))?
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            println!("LS {p}={}", names.join(","));
+        }
         Action::Stdin => {
             let mut line = String::new();
             io::stdin()
