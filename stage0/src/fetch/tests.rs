@@ -155,7 +155,9 @@ fn remote_references_and_signature_free_hashes() {
     assert!(e.to_string().contains("not supported yet"));
     // Docker images are unsigned: refused before any network access without
     // --insecure-options=image.
-    let e = env.fetcher.fetch("docker://busybox").unwrap_err();
+    let mut strict = env.fetcher.clone();
+    strict.insecure = crate::insecure::InsecureOptions::none();
+    let e = strict.fetch("docker://busybox").unwrap_err();
     assert!(e.to_string().contains("--insecure-options=image"), "{e}");
     let p = env.image("a.aci", "example.com/a", &[], 3);
     let info = env.fetch(&p).unwrap();
