@@ -101,6 +101,8 @@ pub enum FetchError {
          not supported yet: fetch it first, then fetch {image} again)"
     )]
     Dependency { image: String, dependency: String },
+    #[error("{0}")]
+    Oci(Box<crate::oci::OciError>),
     #[error("image {image}: rendering it into the tree store: {error}")]
     Render { image: String, error: StoreError },
     #[error("image {image}: {error}")]
@@ -167,6 +169,8 @@ pub struct Fetcher {
     pub trust_keys_from_https: bool,
     /// Longest wait for the server on any read (default: the client's).
     pub http_read_timeout: Option<std::time::Duration>,
+    /// Registry credentials (`dockerAuth` in auth.d) for `docker://` images.
+    pub docker_auth: std::collections::BTreeMap<String, crate::config::DockerAuthConfig>,
 }
 
 impl Fetcher {
@@ -185,6 +189,7 @@ impl Fetcher {
             auth: Default::default(),
             trust_keys_from_https: false,
             http_read_timeout: None,
+            docker_auth: std::collections::BTreeMap::new(),
         }
     }
 
@@ -202,10 +207,19 @@ impl Fetcher {
             ImageRef::Path(path) => self.fetch_file(&path),
             ImageRef::Name(app) => self.fetch_name(image, &app),
             ImageRef::Url(url) => self.fetch_url(image, &url),
-            ImageRef::Docker(_) => Err(FetchError::RemoteUnsupported {
-                image: image.to_string(),
-                what: "from a Docker registry",
-            }),
+            ImageRef::Docker(rest) => {
+                let oci = |e: crate::oci::OciError| FetchError::Oci(Box::new(e));
+                let r = crate::oci::DockerRef::parse(&rest).map_err(|problem| {
+                    oci(crate::oci::OciError::Reference {
+                        image: image.to_string(),
+                        problem,
+                    })
+                })?;
+                crate::oci::fetch(self, image, crate::oci::OciSource::Registry(r)).map_err(oci)
+            }
+            ImageRef::Oci(source) => {
+                crate::oci::fetch(self, image, source).map_err(|e| FetchError::Oci(Box::new(e)))
+            }
         }
     }
 

@@ -7,6 +7,7 @@
 //! | `file://PATH` | a file |
 //! | `http://…`, `https://…` | an archive URL |
 //! | `docker://…`, `docker:…` | a Docker image |
+//! | `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`, `docker-archive:FILE` | an OCI/Docker image on disk |
 //! | anything else | an appc name `name[:version][,label=value…]` |
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,8 @@ pub enum ImageRef {
     Url(String),
     /// A `docker://` reference (without the scheme).
     Docker(String),
+    /// `oci:DIR[:REF]`, `oci-archive:FILE[:REF]` or `docker-archive:FILE`.
+    Oci(crate::oci::OciSource),
     Name(AppReference),
 }
 
@@ -55,6 +58,9 @@ impl ImageRef {
             .or_else(|| input.strip_prefix("docker:"))
         {
             return Ok(ImageRef::Docker(rest.to_string()));
+        }
+        if let Some(source) = crate::oci::OciSource::parse_local(input) {
+            return Ok(ImageRef::Oci(source));
         }
         if looks_like_path(input) {
             return Ok(ImageRef::Path(PathBuf::from(input)));

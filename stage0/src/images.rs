@@ -28,6 +28,8 @@ pub use remove::{RemoveOutcome, remove};
 pub enum ImagesError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Oci(Box<crate::oci::OciError>),
     #[error("image {input:?} is neither an image ID (sha512-...) nor an image name: {reason}")]
     BadReference { input: String, reason: String },
     #[error("no image named {0:?} in the store (fetch it with `rkt fetch`)")]

@@ -8,6 +8,7 @@ pub mod image_ref;
 pub mod images;
 pub mod insecure;
 pub mod metadata;
+pub mod oci;
 pub mod pod;
 pub mod pod_ops;
 pub mod remote;

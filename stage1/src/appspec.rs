@@ -198,6 +198,7 @@ mod tests {
             app,
             tree_id: "deps-sha512-00".into(),
             lower: "/l".into(),
+            lower_layers: Vec::new(),
             upper: "/u".into(),
             work: "/w".into(),
             root_in_stage1: "/opt/stage2/web/rootfs".into(),

@@ -161,6 +161,9 @@ pub struct AppContext {
     pub tree_id: String,
     /// Overlay lower dir: `<data>/cas/tree/<tree_id>/rootfs` (host path).
     pub lower: PathBuf,
+    /// OCI images: the layer trees stacked below `lower`, top first (from
+    /// `appsinfo/<app>/treeStoreIDs`); empty for ACIs.
+    pub lower_layers: Vec<PathBuf>,
     /// Overlay upper and work dirs (host paths, created by stage0).
     pub upper: PathBuf,
     pub work: PathBuf,
@@ -245,6 +248,17 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
+/// A tree id becomes part of mount options: refuse anything but a plain name.
+fn check_tree_id(id: &str, path: &Path) -> Result<()> {
+    if id.is_empty() || id.starts_with('.') || id.contains(['/', ',', ':', '\0']) {
+        return Err(ContextError::Invalid {
+            path: path.to_path_buf(),
+            problem: format!("{id:?} is not a tree store id"),
+        });
+    }
+    Ok(())
+}
+
 fn load_app(pod_dir: &Path, data_dir: &Path, ra: &aci::manifest::RuntimeApp) -> Result<AppContext> {
     let name = ra.name.as_str();
     let info = pod_dir.join("appsinfo").join(name);
@@ -257,12 +271,21 @@ fn load_app(pod_dir: &Path, data_dir: &Path, ra: &aci::manifest::RuntimeApp) -> 
     })?;
     let id_path = info.join("treeStoreID");
     let tree_id = String::from_utf8_lossy(&read(&id_path)?).trim().to_string();
-    // The id becomes part of mount options: refuse anything but a plain name.
-    if tree_id.is_empty() || tree_id.starts_with('.') || tree_id.contains(['/', ',', ':', '\0']) {
-        return Err(ContextError::Invalid {
-            path: id_path,
-            problem: format!("{tree_id:?} is not a tree store id"),
-        });
+    check_tree_id(&tree_id, &id_path)?;
+    // OCI images: `treeStoreIDs` lists the image's tree, then its layer trees, top first.
+    let ids_path = info.join("treeStoreIDs");
+    let mut lower_layers = Vec::new();
+    if ids_path.exists() {
+        let text = String::from_utf8_lossy(&read(&ids_path)?).into_owned();
+        for id in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .skip(1)
+        {
+            check_tree_id(id, &ids_path)?;
+            lower_layers.push(data_dir.join("cas/tree").join(id).join("rootfs"));
+        }
     }
     let app = match (&ra.app, image.app()) {
         (Some(app), _) => app.clone(),
@@ -280,6 +303,7 @@ fn load_app(pod_dir: &Path, data_dir: &Path, ra: &aci::manifest::RuntimeApp) -> 
         image,
         app,
         lower: data_dir.join("cas/tree").join(&tree_id).join("rootfs"),
+        lower_layers,
         upper: pod_dir
             .join("overlay")
             .join(&tree_id)

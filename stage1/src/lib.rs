@@ -43,6 +43,11 @@
 //! - `stage1/rootfs/`: the stage1 image's rootfs (a hard-link farm of its rendered tree, so
 //!   stage1 must replace files by rename and never write into an existing file).
 //! - `appsinfo/<app>/manifest` (the image manifest) and `appsinfo/<app>/treeStoreID`.
+//! - OCI/Docker images only: `appsinfo/<app>/treeStoreIDs`, one tree id per line, top first:
+//!   the image's own tree (= `treeStoreID`), then its layer trees (`layer-sha256-<diff id>`).
+//!   stage1 stacks all their `rootfs` dirs as the overlay's lower dirs (`lowerdir=a:b:c`);
+//!   layer trees hold overlayfs whiteouts (0/0 char devices, `trusted.overlay.opaque`). When
+//!   the file is absent, `treeStoreID` alone is the lower dir.
 //! - `stage1/rootfs/opt/stage2/<app>/manifest` (the image manifest) and
 //!   `stage1/rootfs/opt/stage2/<app>/rootfs/`: an empty mount point when the file
 //!   `overlay-prepared` exists (then the lower dir is `<data>/cas/tree/<treeStoreID>/rootfs` and

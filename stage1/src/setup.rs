@@ -188,6 +188,17 @@ fn mount_app_root(
             .map_err(sys_err("create the overlay directory", dir))?;
     }
     let lower = match (userns, ctx.args.private_users) {
+        (Some(_), Some(_)) if !app.lower_layers.is_empty() => {
+            // Each OCI layer would need its own id-mapped mount; not built yet.
+            return Err(SetupError::Flag {
+                flag: "--private-users".into(),
+                problem: format!(
+                    "is not supported yet for app {} (an OCI image with layers); run it \
+                     without --private-users",
+                    app.name
+                ),
+            });
+        }
         (Some(ns), Some(range)) => {
             let dir = userns::idmapped_lower_dir(app)?;
             userns::bind_idmapped(&app.lower, &dir, ns, sys)?;
@@ -202,11 +213,13 @@ fn mount_app_root(
         _ => app.lower.clone(),
     };
     let mut data = String::new();
-    for (key, dir) in [
-        ("lowerdir", &lower),
-        ("upperdir", &app.upper),
-        ("workdir", &app.work),
-    ] {
+    let lowers: Vec<(&str, &PathBuf)> = std::iter::once(("lowerdir", &lower))
+        .chain(app.lower_layers.iter().map(|l| (":", l)))
+        .collect();
+    for (key, dir) in lowers
+        .into_iter()
+        .chain([("upperdir", &app.upper), ("workdir", &app.work)])
+    {
         let s = dir.to_str().filter(|s| !s.contains([',', ':', '\\']));
         let Some(s) = s else {
             return Err(SetupError::Sys {
@@ -218,6 +231,11 @@ fn mount_app_root(
                 ),
             });
         };
+        if key == ":" {
+            // A further (lower) layer of the same lowerdir option.
+            data.push_str(&format!(":{s}"));
+            continue;
+        }
         if !data.is_empty() {
             data.push(',');
         }

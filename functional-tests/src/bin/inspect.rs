@@ -25,7 +25,7 @@ const USAGE: &str = "usage: inspect [--print-msg=S] [--print-env[=VAR]] [--print
 [--silent-sigterm] [--ignore-sigterm] [--exit-code=N] [--print-ipv4] [--serve-tcp=PORT] \
 [--alloc=MIB] [--fork-bomb=N] [--notify-ready-after=MS] [--log-sigterm] [--http-get=URL] [--http-post=URL] [--mds-hmac=TEXT] \
 [--wait-file=PATH] [--serve-udp=PORT] [--serve-tcp-peer=PORT] \
-[--connect-tcp=IP:PORT] [--send-udp=IP:PORT]";
+[--connect-tcp=IP:PORT] [--send-udp=IP:PORT] [--exists=P] [--list-dir=P]";
 
 /// One thing to do, in order.
 enum Action {
@@ -42,6 +42,8 @@ enum Action {
     Read(String),
     Write(String),
     Stat(String),
+    /// `EXISTS <path>=yes|no` (no symlink followed at the end).
+    Exists(String),
     Stdin,
     Tty,
     Sleep(f64),
@@ -179,6 +181,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--read-file" => Action::Read(need(value)?),
             "--write-file" => Action::Write(need(value)?),
             "--stat" => Action::Stat(need(value)?),
+            "--exists" => Action::Exists(need(value)?),
             "--read-stdin" => Action::Stdin,
             "--alloc" => Action::Alloc(number(flag, &need(value)?)?),
             "--fork-bomb" => Action::ForkBomb(number(flag, &need(value)?)?.min(MAX_FORKS)),
@@ -282,6 +285,10 @@ fn perform(action: &Action, content: &str) -> Result<(), String> {
         }
         Action::Stat(p) => print_stat(p)?,
         Action::Try(t) => t.run(),
+        Action::Exists(p) => {
+            let yes = std::fs::symlink_metadata(p).is_ok();
+            println!("EXISTS {p}={}", if yes { "yes" } else { "no" });
+        }
         Action::Stdin => {
             let mut line = String::new();
             io::stdin()

@@ -18,6 +18,7 @@ pub fn run(ctx: &Ctx, args: &FetchArgs) -> anyhow::Result<ExitCode> {
     }
     let mut fetcher = Fetcher::new(ctx.store()?, ctx.keystore());
     fetcher.insecure = ctx.insecure;
+    fetcher.docker_auth = ctx.config.docker_auth.clone();
     fetcher.pull_policy = pull_policy;
     fetcher.signature = args.signature.clone();
     fetcher.auth = ctx.config.auth.clone();

@@ -37,6 +37,7 @@ pub fn run(global: &GlobalArgs, args: &RunCmdArgs) -> anyhow::Result<ExitCode> {
 pub(super) fn prepare_pod(ctx: &Ctx, parsed: &RunArgs) -> anyhow::Result<Prepared> {
     let mut fetcher = Fetcher::new(ctx.store()?, ctx.keystore());
     fetcher.insecure = ctx.insecure;
+    fetcher.docker_auth = ctx.config.docker_auth.clone();
     fetcher.render = true;
     fetcher.auth = ctx.config.auth.clone();
     fetcher.trust_keys_from_https = ctx.trust_keys_from_https;

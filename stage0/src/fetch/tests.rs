@@ -150,9 +150,12 @@ fn render_on_fetch_makes_a_tree() {
 #[test]
 fn remote_references_and_signature_free_hashes() {
     let env = Env::new();
-    let e = env.fetcher.fetch("docker://busybox").unwrap_err();
-    assert!(matches!(e, FetchError::RemoteUnsupported { .. }), "{e}");
-    assert!(e.to_string().contains("not supported yet"));
+    // Docker images are unsigned: refused before any network access without
+    // --insecure-options=image.
+    let mut strict = env.fetcher.clone();
+    strict.insecure = crate::insecure::InsecureOptions::none();
+    let e = strict.fetch("docker://busybox").unwrap_err();
+    assert!(e.to_string().contains("--insecure-options=image"), "{e}");
     // Plain HTTP is refused before any connection.
     let e = env
         .fetcher

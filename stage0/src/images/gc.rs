@@ -52,5 +52,10 @@ pub fn gc(store: &Store, data_dir: &Path, grace: Duration) -> Result<GcReport, I
             Err(e) => report.failures.push((info.key, e.to_string())),
         }
     }
+    if let Err(e) = crate::oci::prune_layers(store) {
+        report
+            .failures
+            .push(("(layer blobs)".into(), e.to_string()));
+    }
     Ok(report)
 }

@@ -32,8 +32,17 @@ pub fn export(store: &Store, key: &str, out: &Path, overwrite: bool) -> Result<(
         _ => PathBuf::from("."),
     };
     let tmp = dir.join(fsutil::unique_name(".rkt-export-"));
-    let result = write_tar(store, key, &tmp)
-        .and_then(|()| fs::rename(&tmp, out).map_err(ImagesError::io("renaming into", out)));
+    let is_oci = store
+        .manifest(key)
+        .is_ok_and(|m| crate::oci::image_layers(&m).is_some());
+    let result = if is_oci {
+        // OCI images: their layers merged into one ACI.
+        crate::oci::export::export(store, key, &tmp).map_err(|e| ImagesError::Oci(Box::new(e)))
+    } else {
+        write_tar(store, key, &tmp)
+    };
+    let result =
+        result.and_then(|()| fs::rename(&tmp, out).map_err(ImagesError::io("renaming into", out)));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }

@@ -60,6 +60,15 @@ fn pod_refs_one(data_dir: &Path, pod: &Path, uuid: &str, refs: &mut PodRefs) {
     if let Ok(apps) = fs::read_dir(pod.join("appsinfo")) {
         for app in apps.flatten() {
             trees.extend(read_id(&app.path().join("treeStoreID")));
+            // OCI images: every layer tree the app's overlay stacks.
+            if let Ok(ids) = fs::read_to_string(app.path().join("treeStoreIDs")) {
+                trees.extend(
+                    ids.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(String::from),
+                );
+            }
         }
     }
     for tree in trees {

@@ -20,7 +20,7 @@ pub fn remove(
 ) -> Result<Vec<RemoveOutcome>, ImagesError> {
     let _lock = store.prepare_lock(LockMode::Exclusive)?;
     let in_use = images_in_use(data_dir);
-    Ok(inputs
+    let outcomes = inputs
         .iter()
         .map(|input| {
             let outcome = resolve(store, input).and_then(|info| {
@@ -35,5 +35,10 @@ pub fn remove(
             });
             (input.clone(), outcome)
         })
-        .collect())
+        .collect();
+    // Layer blobs of OCI images go with the last image that names them.
+    if let Err(e) = crate::oci::prune_layers(store) {
+        tracing::warn!(error = %e, "cannot remove unused layer blobs");
+    }
+    Ok(outcomes)
 }

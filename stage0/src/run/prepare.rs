@@ -279,6 +279,36 @@ fn manifest_bytes(store: &Store, info: &ImageInfo) -> Result<Vec<u8>, RunError> 
         })
 }
 
+/// An OCI image's layer trees (rendered again if gc removed them), top first; None for an ACI.
+fn oci_layers(
+    store: &Store,
+    info: &ImageInfo,
+    overlay: bool,
+) -> Result<Option<Vec<String>>, RunError> {
+    let problem = |problem: String| RunError::Image {
+        image: info.name.clone(),
+        problem,
+    };
+    let manifest = store.manifest(&info.key).map_err(|error| RunError::Store {
+        image: info.name.clone(),
+        error,
+    })?;
+    let stack = crate::oci::layer_stack(
+        store,
+        &manifest,
+        crate::fetch::DEFAULT_MAX_UNCOMPRESSED_SIZE,
+    )
+    .map_err(|e| problem(e.to_string()))?;
+    if stack.is_some() && !overlay {
+        return Err(problem(
+            "OCI and Docker images run on overlayfs layers; --no-overlay (or a kernel without \
+             overlayfs) is not supported for them yet"
+                .into(),
+        ));
+    }
+    Ok(stack)
+}
+
 /// Everything but the `pod` manifest and the markers: stage1, app infos, app roots.
 fn lay_out(
     store: &Store,
@@ -305,6 +335,12 @@ fn lay_out(
         mkdir(&info_dir, DIR_MODE)?;
         write_file(&info_dir.join("manifest"), &manifest)?;
         write_file(&info_dir.join("treeStoreID"), tree.id.as_bytes())?;
+        if let Some(layers) = oci_layers(store, &app.info, overlay)? {
+            let ids: Vec<&str> = std::iter::once(tree.id.as_str())
+                .chain(layers.iter().map(String::as_str))
+                .collect();
+            write_file(&info_dir.join("treeStoreIDs"), ids.join("\n").as_bytes())?;
+        }
         let app_dir = s1_rootfs.join("opt/stage2").join(app.name.as_str());
         mkdir(&app_dir, DIR_MODE)?;
         write_file(&app_dir.join("manifest"), &manifest)?;

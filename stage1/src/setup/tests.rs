@@ -37,6 +37,7 @@ fn ctx(manifest: PodManifest, image: ImageManifest) -> PodContext {
         image,
         tree_id: "deps-sha512-aa".to_string(),
         lower: PathBuf::from("/d/cas/tree/deps-sha512-aa/rootfs"),
+        lower_layers: Vec::new(),
         upper: PathBuf::from(POD).join("overlay/deps-sha512-aa/upper/web"),
         work: PathBuf::from(POD).join("overlay/deps-sha512-aa/work/web"),
         root_in_stage1: PathBuf::from("/opt/stage2/web/rootfs"),
@@ -568,5 +569,23 @@ fn without_private_users_nothing_is_id_mapped() {
             .iter()
             .any(|l| l.starts_with("userns") || l.starts_with("bind-idmapped")),
         "{calls:?}"
+    );
+}
+
+#[test]
+fn oci_layers_stack_below_the_image_tree() {
+    let mut c = simple();
+    c.apps[0].lower_layers = vec![
+        PathBuf::from("/d/cas/tree/layer-sha256-bb/rootfs"),
+        PathBuf::from("/d/cas/tree/layer-sha256-cc/rootfs"),
+    ];
+    let calls = run(&c, &mut RecordingSys::default());
+    pos(
+        &calls,
+        &format!(
+            "mount overlay overlay {ROOT} - lowerdir=/d/cas/tree/deps-sha512-aa/rootfs:\
+             /d/cas/tree/layer-sha256-bb/rootfs:/d/cas/tree/layer-sha256-cc/rootfs,\
+             upperdir={POD}/overlay/deps-sha512-aa/upper/web,workdir={POD}/overlay/deps-sha512-aa/work/web,volatile"
+        ),
     );
 }
