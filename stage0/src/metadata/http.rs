@@ -67,6 +67,7 @@ pub fn handle(registry: &Registry, key: &Key, req: &Request) -> Response {
     let parts: Vec<&str> = path.split('/').collect();
     match (req.method, parts.as_slice()) {
         ("GET", ["pod", "annotations"]) => Response::new(200, JSON, pod.annotations.clone()),
+        ("GET", ["pod", "annotations", name]) => annotation(&pod.annotations, name),
         ("GET", ["pod", "manifest"]) => Response::new(200, JSON, pod.manifest.clone()),
         ("GET", ["pod", "uuid"]) => Response::new(200, TEXT, pod.uuid.to_string()),
         ("GET", ["apps", app, rest @ ..]) => app_get(pod, app, rest),
@@ -83,9 +84,23 @@ fn app_get(pod: &PodData, app: &str, rest: &[&str]) -> Response {
     };
     match rest {
         ["annotations"] => Response::new(200, JSON, data.annotations.clone()),
+        ["annotations", name] => annotation(&data.annotations, name),
         ["image", "manifest"] => Response::new(200, JSON, data.image_manifest.clone()),
         ["image", "id"] => Response::new(200, TEXT, data.image_id.clone()),
         _ => Response::error(404, "not found"),
+    }
+}
+
+/// rkt's extension: one annotation's value as text, from an `annotations` JSON array.
+fn annotation(annotations: &[u8], name: &str) -> Response {
+    let list: Vec<serde_json::Value> = serde_json::from_slice(annotations).unwrap_or_default();
+    let value = list
+        .iter()
+        .find(|a| a.get("name").and_then(|n| n.as_str()) == Some(name))
+        .and_then(|a| a.get("value").and_then(|v| v.as_str()));
+    match value {
+        Some(v) => Response::new(200, TEXT, v),
+        None => Response::error(404, "no such annotation"),
     }
 }
 

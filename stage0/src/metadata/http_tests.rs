@@ -62,6 +62,13 @@ fn endpoints_serve_exact_bodies_and_types() {
     let r = get(&reg, &url("pod/annotations"));
     assert_eq!((r.status, r.content_type), (200, JSON));
     assert_eq!(r.body, br#"[{"name":"p","value":"1"}]"#);
+    let r = get(&reg, &url("pod/annotations/p"));
+    assert_eq!(
+        (r.status, r.content_type, r.body.as_slice()),
+        (200, TEXT, &b"1"[..])
+    );
+    assert_eq!(get(&reg, &url("pod/annotations/q")).status, 404);
+    assert_eq!(get(&reg, &url("apps/web/annotations/p")).status, 404);
     let r = get(&reg, &url("pod/manifest"));
     assert!(r.body.starts_with(br#"{"acKind":"PodManifest""#));
     let r = get(&reg, &url("apps/web/image/id"));
