@@ -258,6 +258,25 @@ pub fn host_hierarchies() -> Result<Vec<Hierarchy>> {
     ))
 }
 
+/// Whether a `/proc/self/mountinfo` text shows a read-only v1 `devices` hierarchy: one a
+/// container manager mounted and enforces, which [`discover`] leaves out.
+pub fn readonly_devices_hierarchy(mountinfo: &str) -> bool {
+    mountinfo.lines().any(|line| {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            return false;
+        };
+        let ro = fields
+            .get(5)
+            .is_some_and(|o| o.split(',').any(|o| o == "ro"));
+        let devices = fields.get(sep + 1) == Some(&"cgroup")
+            && fields
+                .get(sep + 3)
+                .is_some_and(|o| o.split(',').any(|o| o == "devices"));
+        ro && devices
+    })
+}
+
 fn mkdir(path: &Path) -> Result<()> {
     match fs::create_dir(path) {
         Err(e) if !(e.kind() == io::ErrorKind::AlreadyExists && path.is_dir()) => {
@@ -333,7 +352,11 @@ pub fn create(
         source: io::Error::other(e.to_string()),
     })?;
     let mut v2_enabled = Vec::new();
-    let v1_devices = hierarchies.iter().any(|h| h.has("devices"));
+    // Inside a container manager (nspawn), the v1 `devices` controller is mounted read-only
+    // and its policy already bounds every process of the container, the pod's included.
+    let v1_devices = hierarchies.iter().any(|h| h.has("devices"))
+        || fs::read_to_string("/proc/self/mountinfo")
+            .is_ok_and(|m| readonly_devices_hierarchy(&m));
     for (h, pod) in &pod_dirs {
         mkdir(pod)?;
         match h.version {

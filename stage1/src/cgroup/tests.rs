@@ -70,6 +70,18 @@ fn discovers_used_hierarchies_and_own_cgroups() {
 }
 
 #[test]
+fn a_read_only_devices_hierarchy_is_a_container_managers_guard() {
+    let devices = "32 25 0:28 / /sys/fs/cgroup/devices rw - cgroup cgroup rw,devices\n";
+    assert!(!readonly_devices_hierarchy(MOUNTINFO));
+    assert!(!readonly_devices_hierarchy(&format!("{MOUNTINFO}{devices}")));
+    let ro = devices.replace("devices rw", "devices ro,nosuid");
+    assert!(readonly_devices_hierarchy(&format!("{MOUNTINFO}{ro}")));
+    // Read-only, but another controller.
+    let mem = MOUNTINFO.replace("/sys/fs/cgroup/memory rw", "/sys/fs/cgroup/memory ro");
+    assert!(!readonly_devices_hierarchy(&mem));
+}
+
+#[test]
 fn limits_from_isolators_to_v1_and_v2_values() {
     let lim = AppLimits::from_isolators(&[
         iso("resource/memory", serde_json::json!({"limit": "50M"})),
