@@ -317,3 +317,29 @@ fn register_without_a_service_fails_clearly() {
         "{out:#?}"
     );
 }
+
+/// Waits up to 20 s for the service to end; its exit code (None when it did not end).
+fn exit_code_within(child: &mut Child, limit: Duration) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status.code().unwrap_or(-1));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[test]
+fn sigterm_and_sigint_remove_the_socket_and_exit_0() {
+    let (_g, ctx, socket) = world();
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let mut svc = Service::start(&ctx, free_port(), &socket);
+        assert!(socket.exists());
+        // SAFETY: signalling our own child, which has not been waited for yet.
+        assert_eq!(unsafe { libc::kill(svc.child.id() as i32, sig) }, 0);
+        let code = exit_code_within(&mut svc.child, Duration::from_secs(20));
+        assert_eq!(code, Some(0), "signal {sig}");
+        assert!(!socket.exists(), "signal {sig}: the socket is removed");
+    }
+}
