@@ -421,3 +421,34 @@ fn socket_activation_serves_registrations_and_requests() {
         "an activated socket belongs to its creator"
     );
 }
+
+#[test]
+fn run_prepared_registers_with_mds_register() {
+    let (_g, ctx, socket) = world();
+    let svc = Service::start(&ctx, free_port(), &socket);
+    let probe = InspectImage::new("rkt-rs.dev/ft/mdsprepared")
+        .args(&[
+            "--print-env=AC_METADATA_URL",
+            &format!("--http-get={BASE}/pod/uuid"),
+        ])
+        .build(&ctx.work());
+    let prepared = ctx.rkt(&[
+        "--insecure-options=image",
+        "prepare",
+        "--quiet",
+        &probe.display().to_string(),
+    ]);
+    let uuid = prepared.ok().trim().to_string();
+    let out = ctx.rkt(&["run-prepared", "--net=host", "--mds-register", &uuid]);
+    out.ok();
+    let url = out.get("AC_METADATA_URL");
+    assert!(url.contains(&format!(":{}/", svc.port)), "{url}");
+    assert_eq!(
+        probed(&out, "pod/uuid"),
+        (
+            200,
+            "text/plain; charset=us-ascii".into(),
+            uuid.into_bytes()
+        )
+    );
+}
