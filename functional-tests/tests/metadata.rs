@@ -317,3 +317,138 @@ fn register_without_a_service_fails_clearly() {
         "{out:#?}"
     );
 }
+
+/// Waits up to 20 s for the service to end; its exit code (None when it did not end).
+fn exit_code_within(child: &mut Child, limit: Duration) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status.code().unwrap_or(-1));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[test]
+fn sigterm_and_sigint_remove_the_socket_and_exit_0() {
+    let (_g, ctx, socket) = world();
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let mut svc = Service::start(&ctx, free_port(), &socket);
+        assert!(socket.exists());
+        // SAFETY: signalling our own child, which has not been waited for yet.
+        assert_eq!(unsafe { libc::kill(svc.child.id() as i32, sig) }, 0);
+        let code = exit_code_within(&mut svc.child, Duration::from_secs(20));
+        assert_eq!(code, Some(0), "signal {sig}");
+        assert!(!socket.exists(), "signal {sig}: the socket is removed");
+    }
+}
+
+/// `rkt metadata-service` started as systemd would: the listening sockets at fds 3 and 4,
+/// `LISTEN_FDS=2` and `LISTEN_PID` = the service's own pid (set by the shell it execs from).
+fn start_activated(ctx: &RktCtx, socket: &Path) -> Service {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let tcp = TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let unix = std::os::unix::net::UnixListener::bind(socket).unwrap();
+    let real = ctx.command(&["metadata-service", "--listen-port=1"]);
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("export LISTEN_PID=$$ LISTEN_FDS=2; exec \"$0\" \"$@\"")
+        .arg(real.get_program())
+        .args(real.get_args())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(ctx.work().join("mds-activated.log")).unwrap());
+    let (tcp_fd, unix_fd) = (tcp.as_raw_fd(), unix.as_raw_fd());
+    // SAFETY: only fcntl/dup2/close (async-signal-safe) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Out of the way first, so that placing one cannot overwrite the other.
+            let t = libc::fcntl(tcp_fd, libc::F_DUPFD, 100);
+            let u = libc::fcntl(unix_fd, libc::F_DUPFD, 100);
+            if t < 0 || u < 0 || libc::dup2(t, 3) < 0 || libc::dup2(u, 4) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(t);
+            libc::close(u);
+            Ok(())
+        });
+    }
+    let child = cmd
+        .spawn()
+        .expect("starting the activated metadata service");
+    Service {
+        child,
+        port,
+        socket: socket.to_path_buf(),
+    }
+}
+
+#[test]
+fn socket_activation_serves_registrations_and_requests() {
+    let (_g, ctx, socket) = world();
+    let mut svc = start_activated(&ctx, &socket);
+    let sleeper = InspectImage::new("rkt-rs.dev/ft/sleeper")
+        .args(&["--silent-sigterm", "--sleep=60"])
+        .build(&ctx.work());
+    let pod = ctx.spawn(&[
+        "--net=host".to_string(),
+        "--mds-register".to_string(),
+        sleeper.display().to_string(),
+    ]);
+    let url = app_url(&ctx, &pod.uuid, "sleeper");
+    assert!(
+        url.starts_with(&format!("http://127.0.0.1:{}/", svc.port)),
+        "the activated port, not --listen-port: {url}"
+    );
+    let got = host_get(&format!("{url}/acMetadata/v1/pod/uuid"));
+    assert_eq!(got, (200, pod.uuid.clone()));
+    ctx.rkt(&["stop", &pod.uuid]).ok();
+    pod.wait(Duration::from_secs(30));
+    // SAFETY: signalling our own child, which has not been waited for yet.
+    assert_eq!(
+        unsafe { libc::kill(svc.child.id() as i32, libc::SIGTERM) },
+        0
+    );
+    assert_eq!(
+        exit_code_within(&mut svc.child, Duration::from_secs(20)),
+        Some(0)
+    );
+    assert!(
+        socket.exists(),
+        "an activated socket belongs to its creator"
+    );
+}
+
+#[test]
+fn run_prepared_registers_with_mds_register() {
+    let (_g, ctx, socket) = world();
+    let svc = Service::start(&ctx, free_port(), &socket);
+    let probe = InspectImage::new("rkt-rs.dev/ft/mdsprepared")
+        .args(&[
+            "--print-env=AC_METADATA_URL",
+            &format!("--http-get={BASE}/pod/uuid"),
+        ])
+        .build(&ctx.work());
+    let prepared = ctx.rkt(&[
+        "--insecure-options=image",
+        "prepare",
+        "--quiet",
+        &probe.display().to_string(),
+    ]);
+    let uuid = prepared.ok().trim().to_string();
+    let out = ctx.rkt(&["run-prepared", "--net=host", "--mds-register", &uuid]);
+    out.ok();
+    let url = out.get("AC_METADATA_URL");
+    assert!(url.contains(&format!(":{}/", svc.port)), "{url}");
+    assert_eq!(
+        probed(&out, "pod/uuid"),
+        (
+            200,
+            "text/plain; charset=us-ascii".into(),
+            uuid.into_bytes()
+        )
+    );
+}

@@ -118,7 +118,7 @@ impl stage0::fetch::Progress for ProgressBar {
         self.0.set_style(style);
         self.0.set_length(total);
         self.0.set_position(0);
-        self.0.set_message(format!("reading {what}"));
+        self.0.set_message(what.to_string());
     }
 
     fn advance(&self, bytes: u64) {

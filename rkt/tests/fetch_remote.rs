@@ -6,7 +6,7 @@ mod support;
 
 use std::sync::Arc;
 
-use remote_support::{Ca, NetNs, Server, Site, rkt_in, self_signed_identity};
+use remote_support::{Ca, NetNs, Server, Site, rkt_in, rkt_in_pty, self_signed_identity};
 use support::{Gpg, Image, TestEnv, asc_of};
 
 const HOSTS: &[&str] = &["example.com", "other.org", "example.community"];
@@ -393,6 +393,104 @@ fn interrupted_download_resumes_with_range() {
         gets[1].header("range"),
         Some(format!("bytes={}-", len / 2).as_str())
     );
+}
+
+#[test]
+fn a_416_to_a_resume_request_starts_over() {
+    let w = World::new("example.com/app");
+    let img = Image::new("example.com/app").file("big", &noise(300_000));
+    let built = w.publish(&img, "example.com/app.aci");
+    let len = std::fs::metadata(&built.path).unwrap().len() as usize;
+    w.site.cut_next("example.com/app.aci", len / 2);
+    w.rkt(&["fetch", "https://example.com/app.aci"]).failed();
+    w.site.refuse_ranges("example.com/app.aci");
+    let out = w.rkt(&["fetch", "https://example.com/app.aci"]);
+    assert_eq!(out.ok().trim(), built.short_id(), "{out:#?}");
+    let gets = w.site.requests("example.com/app.aci");
+    assert_eq!(gets.len(), 3, "cut, 416 to the Range, whole: {gets:#?}");
+    assert!(gets[1].header("range").is_some());
+    assert_eq!(gets[2].header("range"), None);
+    assert!(parts(&w.env).is_empty(), "the part is gone once imported");
+}
+
+/// Bytes that do not compress, so an image is as large on the wire as its content.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x2545_f491;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// Files under `cas/tmp/downloads/`.
+fn parts(env: &support::TestEnv) -> Vec<String> {
+    let dir = env.data_dir().join("cas/tmp/downloads");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn progress_bar_on_a_terminal_only() {
+    let w = World::new("example.com/app");
+    let img = Image::new("example.com/app").file("big", &noise(2_000_000));
+    let built = w.publish(&img, "example.com/app.aci");
+    let piped = w.rkt(&["fetch", "https://example.com/app.aci"]);
+    assert_eq!(piped.ok().trim(), built.short_id(), "{piped:#?}");
+    assert!(
+        !piped.stderr.contains("downloading") && !piped.stderr.contains('\x1b'),
+        "no bar on a pipe: {piped:#?}"
+    );
+    // Another URL for the same image, so the terminal run downloads it again.
+    w.site
+        .put("example.com/app2.aci", std::fs::read(&built.path).unwrap());
+    w.site.put(
+        "example.com/app2.aci.asc",
+        std::fs::read(asc_of(&built.path)).unwrap(),
+    );
+    let tty = rkt_in_pty(
+        &w.ns,
+        &w.env,
+        &w.ca,
+        &["fetch", "https://example.com/app2.aci"],
+    );
+    assert_eq!(tty.code, 0, "{tty:#?}");
+    assert!(
+        tty.stdout
+            .contains("downloading https://example.com/app2.aci"),
+        "{tty:#?}"
+    );
+    assert!(tty.stdout.contains("/s"), "a rate: {tty:#?}");
+    assert!(tty.stdout.contains(&built.short_id()), "{tty:#?}");
+}
+
+#[test]
+fn image_gc_removes_stale_partial_downloads() {
+    let env = support::TestEnv::new();
+    env.rkt(&["image", "list"]).ok();
+    let dir = env.data_dir().join("cas/tmp/downloads");
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["old.part", "old.part.json", "new.part", "new.part.json"] {
+        std::fs::write(dir.join(name), b"x").unwrap();
+    }
+    let status = std::process::Command::new("touch")
+        .args(["-d", "2 days ago"])
+        .arg(dir.join("old.part"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = env.rkt(&["image", "gc", "--grace-period=0s"]);
+    assert!(out.ok().contains("old.part"), "{out:#?}");
+    assert_eq!(parts(&env), ["new.part", "new.part.json"]);
 }
 
 #[test]

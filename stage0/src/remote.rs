@@ -22,7 +22,7 @@ use std::time::Duration;
 
 pub use auth::{AuthError, Credentials};
 pub use discover::{Discovered, DiscoveryAttempt, discover};
-pub use download::{CompleteDownload, Downloaded, Validators, download};
+pub use download::{CompleteDownload, Downloaded, Validators, download, remove_stale};
 
 use crate::config::AuthConfig;
 

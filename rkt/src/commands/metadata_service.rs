@@ -1,5 +1,6 @@
 //! `rkt metadata-service`: serves the appc metadata API to the pods registered with
-//! `rkt run --mds-register` (see `stage0::metadata`). Runs until killed.
+//! `rkt run --mds-register` (see `stage0::metadata`). Runs until SIGTERM or SIGINT, then
+//! removes its registration socket and exits 0.
 
 use std::process::ExitCode;
 

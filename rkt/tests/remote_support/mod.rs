@@ -171,6 +171,8 @@ pub struct Site {
     endless: Mutex<HashSet<String>>,
     /// 404 the first request for these keys (a signature made on demand).
     missing_once: Mutex<HashSet<String>>,
+    /// Answer every Range request for these keys with 416 (the part does not fit).
+    refuse_ranges: Mutex<HashSet<String>>,
     pub log: Mutex<Vec<Req>>,
 }
 
@@ -195,6 +197,13 @@ impl Site {
             .lock()
             .unwrap()
             .insert(host_path.to_string(), after);
+    }
+
+    pub fn refuse_ranges(&self, host_path: &str) {
+        self.refuse_ranges
+            .lock()
+            .unwrap()
+            .insert(host_path.to_string());
     }
 
     pub fn stall(&self, host_path: &str) {
@@ -390,6 +399,13 @@ fn answer(s: &mut impl Write, req: &Req, site: &Site, stop: &AtomicBool) {
     if req.header("if-none-match") == Some(etag.as_str()) {
         return reply(s, 304, &headers, b"");
     }
+    if req.header("range").is_some() && site.refuse_ranges.lock().unwrap().contains(&key) {
+        let total = vec![(
+            "Content-Range".to_string(),
+            format!("bytes */{}", body.len()),
+        )];
+        return reply(s, 416, &total, b"");
+    }
     let range_from = req
         .header("range")
         .and_then(|r| r.strip_prefix("bytes="))
@@ -432,6 +448,43 @@ fn reply(s: &mut impl Write, status: u16, headers: &[(String, String)], body: &[
     let _ = write_head(s, status, headers, len);
     let _ = s.write_all(&body[..len]);
     let _ = s.flush();
+}
+
+/// [`rkt_in`] with stdin, stdout and stderr on a new pseudo-terminal (util-linux `script`);
+/// everything the terminal showed is in `stdout`.
+pub fn rkt_in_pty(ns: &NetNs, env: &TestEnv, ca: &Ca, args: &[&str]) -> Run {
+    let mut line = format!(
+        "ip netns exec {} {} --dir={} --local-config={} --system-config={}",
+        ns.name,
+        env!("CARGO_BIN_EXE_rkt"),
+        env.data_dir().display(),
+        env.local_config().display(),
+        env.system_config().display()
+    );
+    for a in args {
+        line.push(' ');
+        line.push_str(a);
+    }
+    let mut cmd = Command::new("script");
+    cmd.args(["-q", "-e", "-c", &line, "/dev/null"])
+        .env("SSL_CERT_FILE", ca.pem_path())
+        .env("TERM", "xterm")
+        .stdin(Stdio::null());
+    for v in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "SSL_CERT_DIR",
+    ] {
+        cmd.env_remove(v);
+    }
+    let out = cmd.output().expect("running script (util-linux)");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 /// `rkt ARGS` inside the namespace, trusting `ca` through `SSL_CERT_FILE`, without proxies.

@@ -86,7 +86,7 @@ impl Fetcher {
             Some(p) => Box::new(super::progress::ProgressReader::new(
                 input,
                 p.clone(),
-                &path.display().to_string(),
+                &format!("reading {}", path.display()),
                 total,
             )),
             None => Box::new(input),

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 /// Told how far reading an image has got.
 pub trait Progress: Send + Sync {
-    /// A read of `total` bytes (0 when unknown) of `what` begins.
+    /// A read of `total` bytes (0 when unknown) begins; `what` says what, e.g.
+    /// "downloading https://…".
     fn start(&self, what: &str, total: u64);
     fn advance(&self, bytes: u64);
     fn finish(&self);

@@ -20,9 +20,14 @@ pub struct GcReport {
     pub images_removed: Vec<String>,
     /// Images kept because a pod uses them: key and pod UUIDs.
     pub images_in_use: Vec<(String, Vec<String>)>,
+    /// Partial downloads under `cas/tmp/downloads/` older than the grace period (and a day).
+    pub downloads_removed: Vec<String>,
     /// What could not be removed (tree ID or image key) and why.
     pub failures: Vec<(String, String)>,
 }
+
+/// A partial download younger than this may still be resumed, whatever the grace period.
+const STALE_DOWNLOAD: Duration = Duration::from_secs(86_400);
 
 pub fn gc(store: &Store, data_dir: &Path, grace: Duration) -> Result<GcReport, ImagesError> {
     let _lock = store.prepare_lock(LockMode::Exclusive)?;
@@ -51,6 +56,16 @@ pub fn gc(store: &Store, data_dir: &Path, grace: Duration) -> Result<GcReport, I
             Ok(()) => report.images_removed.push(info.key),
             Err(e) => report.failures.push((info.key, e.to_string())),
         }
+    }
+    // Partial downloads left by fetches that never came back: same grace as images.
+    let tmp = store.cas_dir().join("tmp");
+    match crate::remote::remove_stale(&tmp, grace.max(STALE_DOWNLOAD)) {
+        Ok(paths) => report
+            .downloads_removed
+            .extend(paths.iter().map(|p| p.display().to_string())),
+        Err(e) => report
+            .failures
+            .push(("(partial downloads)".into(), e.to_string())),
     }
     if let Err(e) = crate::oci::prune_layers(store) {
         report

@@ -104,9 +104,13 @@ pub fn bind_socket(path: &Path) -> Result<UnixListener> {
     Ok(listener)
 }
 
-/// Runs the service; returns only on a fatal error. `ready` is called once both sockets
-/// listen and running pods are registered again.
+/// Runs the service until SIGTERM or SIGINT (then removes the registration socket it bound
+/// and returns Ok) or a fatal error. `ready` is called once both sockets listen and running
+/// pods are registered again.
 pub fn serve(cfg: &ServiceConfig, ready: impl FnOnce(u16, usize)) -> Result<()> {
+    // Before any thread exists, so that every thread inherits the mask and the signals wait
+    // for this one's sigtimedwait instead of killing the process.
+    let stop_signals = block_stop_signals()?;
     let act = activated()?;
     let mut registry = Registry::new(&cfg.data_dir)?;
     let again = registry.rescan()?;
@@ -125,9 +129,10 @@ pub fn serve(cfg: &ServiceConfig, ready: impl FnOnce(u16, usize)) -> Result<()> 
             port: cfg.port,
             message: e.to_string(),
         })?;
-    let unix = match act.unix {
-        Some(l) => l,
-        None => bind_socket(&cfg.socket)?,
+    // A socket passed by activation belongs to whoever made it (systemd): not ours to remove.
+    let (unix, owned_socket) = match act.unix {
+        Some(l) => (l, None),
+        None => (bind_socket(&cfg.socket)?, Some(cfg.socket.clone())),
     };
     let server =
         tiny_http::Server::from_listener(tcp, None).map_err(|e| MetadataError::Listen {
@@ -141,10 +146,52 @@ pub fn serve(cfg: &ServiceConfig, ready: impl FnOnce(u16, usize)) -> Result<()> 
         let key = Arc::new(key);
         std::thread::spawn(move || super::http::serve_http(server, registry, key));
     }
+    let registrations = std::thread::spawn(move || super::proto::serve_unix(unix, registry, port));
     ready(port, again);
-    super::proto::serve_unix(unix, registry, port);
-    Err(MetadataError::Listen {
-        port,
-        message: "the registration socket stopped accepting".into(),
-    })
+    loop {
+        if registrations.is_finished() {
+            return Err(MetadataError::Listen {
+                port,
+                message: "the registration socket stopped accepting".into(),
+            });
+        }
+        if let Some(sig) = wait_signal(&stop_signals) {
+            tracing::info!("metadata service: signal {sig}, stopping");
+            if let Some(path) = owned_socket {
+                std::fs::remove_file(&path).map_err(io_err("remove", path))?;
+            }
+            return Ok(());
+        }
+    }
+}
+
+/// Blocks SIGTERM and SIGINT in this thread (and the threads it will start).
+fn block_stop_signals() -> Result<libc::sigset_t> {
+    // SAFETY: sigset_t is plain data that sigemptyset initialises; the calls only touch it and
+    // this thread's signal mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        if rc != 0 {
+            return Err(MetadataError::Activation(format!(
+                "cannot block SIGTERM/SIGINT: {}",
+                std::io::Error::from_raw_os_error(rc)
+            )));
+        }
+        Ok(set)
+    }
+}
+
+/// A signal of `set` that arrived within a second, if any.
+fn wait_signal(set: &libc::sigset_t) -> Option<i32> {
+    let timeout = libc::timespec {
+        tv_sec: 1,
+        tv_nsec: 0,
+    };
+    // SAFETY: `set` is initialised; a null siginfo pointer is allowed.
+    let sig = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &timeout) };
+    (sig > 0).then_some(sig)
 }

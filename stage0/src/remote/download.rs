@@ -12,6 +12,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -103,7 +104,7 @@ pub fn download(
         .metadata()
         .map_err(io_err(&part_path, "stat"))?
         .len();
-    let resume = read_meta(&meta_path)
+    let mut resume = read_meta(&meta_path)
         .filter(|m| m.url == url && have > 0)
         .map(|m| (have, m.etag));
     let mut headers = Vec::new();
@@ -115,7 +116,18 @@ pub fn download(
         headers.push(("Range", format!("bytes={from}-")));
         headers.push(("If-Range", etag.clone()));
     }
-    let resp = client.get(url, &headers)?;
+    let resp = match client.get(url, &headers) {
+        // 416: the part no longer fits the entity (it shrank, or the part is corrupt): the
+        // part is useless, so start over instead of failing the fetch for good.
+        Err(RemoteError::Status { status: 416, .. }) if resume.is_some() => {
+            tracing::debug!(url, "416 to a resume request: downloading from the start");
+            let _ = fs::remove_file(&meta_path);
+            resume = None;
+            headers.retain(|(k, _)| *k != "Range" && *k != "If-Range");
+            client.get(url, &headers)?
+        }
+        other => other?,
+    };
     let validators = validators_of(&resp);
     if resp.status == 304 {
         return Ok(Downloaded::NotModified { validators });
@@ -187,7 +199,7 @@ fn copy_body(
     file.seek(SeekFrom::Start(start))
         .map_err(io_err(Path::new(&url), "seek in the download of"))?;
     if let Some(p) = &progress {
-        p.start(&url, expected.unwrap_or(0));
+        p.start(&format!("downloading {url}"), expected.unwrap_or(0));
         p.advance(start);
     }
     let mut reader = resp.into_reader();
@@ -250,6 +262,46 @@ fn copy_body(
         }),
         (Err(error), _) => Err(RemoteError::Read { url, error }),
     }
+}
+
+/// Remove the partial downloads under `tmp_dir/downloads/` last written more than `older_than`
+/// ago (with their `.part.json`), skipping those a fetch is writing (locked). Returns the
+/// paths removed.
+pub fn remove_stale(tmp_dir: &Path, older_than: Duration) -> Result<Vec<PathBuf>, RemoteError> {
+    let dir = tmp_dir.join("downloads");
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(&dir, "read")(e)),
+    };
+    let now = SystemTime::now();
+    let mut removed = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(io_err(&dir, "read"))?.path();
+        if path.extension().is_none_or(|e| e != "part") {
+            continue;
+        }
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
+        let age = file
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok());
+        if age.is_none_or(|a| a < older_than) {
+            continue;
+        }
+        // A live fetch holds the lock: its part is not stale, however old.
+        let Ok(_lock) = FileLock::try_lock_file(file, &path, LockMode::Exclusive) else {
+            continue;
+        };
+        let meta = path.with_extension("part.json");
+        fs::remove_file(&path).map_err(io_err(&path, "remove"))?;
+        let _ = fs::remove_file(meta);
+        removed.push(path);
+    }
+    Ok(removed)
 }
 
 fn check_content_range(url: &str, header: Option<&str>, from: u64) -> Result<(), RemoteError> {
@@ -319,6 +371,40 @@ mod tests {
         assert_eq!(max_age("public, max-age=600"), Some(600));
         assert_eq!(max_age("max-age=60, no-cache"), None);
         assert_eq!(max_age("private"), None);
+    }
+
+    #[test]
+    fn only_old_unlocked_parts_are_stale() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("downloads");
+        fs::create_dir_all(&dir).unwrap();
+        let old = dir.join("old.part");
+        let busy = dir.join("busy.part");
+        let fresh = dir.join("fresh.part");
+        for p in [&old, &busy, &fresh] {
+            fs::write(p, b"x").unwrap();
+        }
+        fs::write(dir.join("old.part.json"), b"{}").unwrap();
+        let two_days_ago = SystemTime::now() - Duration::from_secs(2 * 86_400);
+        for p in [&old, &busy] {
+            File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(two_days_ago)
+                .unwrap();
+        }
+        let _held = FileLock::try_lock_file(File::open(&busy).unwrap(), &busy, LockMode::Exclusive)
+            .unwrap();
+        let removed = remove_stale(tmp.path(), Duration::from_secs(86_400)).unwrap();
+        assert_eq!(removed, vec![old.clone()]);
+        assert!(!old.exists() && !dir.join("old.part.json").exists());
+        assert!(busy.exists() && fresh.exists());
+        assert!(
+            remove_stale(&tmp.path().join("none"), Duration::ZERO)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub fn run(ctx: &Ctx, args: &GcArgs) -> anyhow::Result<ExitCode> {
     for key in &report.images_removed {
         println!("successfully removed aci for image: {key:?}");
     }
+    for path in &report.downloads_removed {
+        println!("removed stale partial download {path}");
+    }
     for (what, why) in &report.failures {
         eprintln!("rkt: cannot remove {what}: {why}");
     }
