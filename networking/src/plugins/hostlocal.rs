@@ -301,7 +301,9 @@ impl Store {
             problem,
         };
         if ip == r.gateway {
-            return Err(refuse("is the network's gateway; pick another address".into()));
+            return Err(refuse(
+                "is the network's gateway; pick another address".into(),
+            ));
         }
         if self.reserve(ip, id)? {
             return Ok(());
@@ -363,9 +365,7 @@ pub fn requested_ips(args: &[(String, String)]) -> Result<Vec<Ipv4Addr>, Error> 
     for (k, v) in args.iter().filter(|(k, _)| k == "IP") {
         for part in v.split(',').filter(|p| !p.is_empty()) {
             let ip = part.parse().map_err(|_| {
-                Error::Config(format!(
-                    "CNI_ARGS {k}={v}: {part:?} is not an IPv4 address"
-                ))
+                Error::Config(format!("CNI_ARGS {k}={v}: {part:?} is not an IPv4 address"))
             })?;
             out.push(ip);
         }
@@ -552,8 +552,14 @@ mod tests {
             "10.9.0.5/29"
         );
         let taken = add(&c, "b", "1.0.0", &want).unwrap_err().to_string();
-        assert!(taken.contains("10.9.0.5") && taken.contains("leased to a"), "{taken}");
-        assert_eq!(fs::read_to_string(tmp.path().join("t/10.9.0.5")).unwrap(), "a\n");
+        assert!(
+            taken.contains("10.9.0.5") && taken.contains("leased to a"),
+            "{taken}"
+        );
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("t/10.9.0.5")).unwrap(),
+            "a\n"
+        );
         // Out of range, the gateway, and junk are refused and leave no lease behind.
         let out = add(&c, "b", "1.0.0", &["10.9.0.9".parse().unwrap()])
             .unwrap_err()
@@ -562,11 +568,17 @@ mod tests {
         let gw = add(&c, "b", "1.0.0", &["10.9.0.1".parse().unwrap()]).unwrap_err();
         assert!(gw.to_string().contains("gateway"), "{gw}");
         assert!(requested_ips(&cni::parse_args("IP=10.9.0.x")).is_err());
-        assert!(fs::read_dir(tmp.path().join("t")).unwrap().flatten().all(|e| {
-            fs::read_to_string(e.path()).map_or(true, |s| s != "b\n")
-        }));
+        assert!(
+            fs::read_dir(tmp.path().join("t"))
+                .unwrap()
+                .flatten()
+                .all(|e| { fs::read_to_string(e.path()).map_or(true, |s| s != "b\n") })
+        );
         // Without IP= the next free address is handed out, skipping the requested one.
-        assert_eq!(add(&c, "b", "1.0.0", &[]).unwrap().ips[0].address, "10.9.0.2/29");
+        assert_eq!(
+            add(&c, "b", "1.0.0", &[]).unwrap().ips[0].address,
+            "10.9.0.2/29"
+        );
     }
 
     #[test]
@@ -576,7 +588,10 @@ mod tests {
             tmp.path(),
             r#","rangeStart":"10.9.0.5","rangeEnd":"10.9.0.5""#,
         );
-        assert_eq!(add(&c, "a", "1.0.0", &[]).unwrap().ips[0].address, "10.9.0.5/29");
+        assert_eq!(
+            add(&c, "a", "1.0.0", &[]).unwrap().ips[0].address,
+            "10.9.0.5/29"
+        );
         assert!(add(&c, "b", "1.0.0", &[]).is_err());
         let bad = |ipam: &str| {
             let s = format!(r#"{{"name":"t","ipam":{{{ipam}}}}}"#);
