@@ -9,7 +9,7 @@ DEB_PACKAGES += iptables iputils-ping containernetworking-plugins
 # systemd integration tests: a systemd container built with debootstrap, booted by nspawn.
 DEB_PACKAGES += debootstrap systemd-container
 # OCI images: a local registry, tools to push to it and to compare with, htpasswd for its auth.
-DEB_PACKAGES += docker-registry skopeo umoci apache2-utils
+DEB_PACKAGES += docker-registry skopeo umoci apache2-utils zstd
 
 # Static binaries that run inside pods (stage1, stage2, the test probe): glibc linked
 # statically, so the stage1 image needs no libraries; without debug info, as they are copied into

@@ -10,6 +10,8 @@
 #   run:      `rkt run --net=none` of a static `true` against `crun run` (bench/run-pod.sh)
 #   scale:    list/status with 1,000 pods, 100 concurrent pods, gc of 100 pods (bench/run-scale.sh)
 #   net:      `rkt run --net=default` against `crun run` in a new netns (bench/run-net.sh)
+#   oci:      fetch + first run of an OCI image (oci: layout, loopback registry) against
+#             `skopeo copy` + `umoci unpack` + `crun run` (bench/run-oci.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/bench
@@ -54,3 +56,4 @@ ratio "$out/extract.json"
 bench/run-pod.sh
 bench/run-scale.sh
 bench/run-net.sh
+bench/run-oci.sh

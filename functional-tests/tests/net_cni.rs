@@ -180,6 +180,53 @@ fn net_args_reach_the_plugins() {
     assert!(out.stderr.contains("novalue"), "{out:#?}");
 }
 
+/// Our own host-local (no Debian plugins linked) hands out the address asked for with
+/// `IP=`, and refuses, naming the address, one that is taken or outside the range.
+#[test]
+fn our_host_local_honours_requested_ip() {
+    let ctx = RktCtx::new();
+    let conf = json!({"cniVersion": "1.0.0", "name": "ftourip", "type": "ptp",
+        "ipam": ipam(&ctx, "10.216.7.0/24")});
+    write_conf(&ctx, "10-ftourip.conf", &conf);
+    let img = print_ipv4(&ctx, "ourip");
+    let img = img.to_str().unwrap();
+    let out = ctx.run(&["--net=ftourip:IP=10.216.7.99", img]);
+    assert_eq!(out.get("IPV4_eth0"), "10.216.7.99", "{out:#?}");
+    assert_eq!(
+        std::fs::read_dir(ctx.work().join("leases/ftourip"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name() == "10.216.7.99")
+            .count(),
+        1,
+        "leased until gc"
+    );
+    // The exited pod still holds .99 (freed by gc): a second pod cannot have it.
+    let out = ctx.run(&["--net=ftourip:IP=10.216.7.99", img]);
+    assert_eq!(out.code, 254, "{out:#?}");
+    assert!(
+        out.stderr.contains("10.216.7.99") && out.stderr.contains("already leased"),
+        "{out:#?}"
+    );
+    let out = ctx.run(&["--net=ftourip:IP=10.216.8.5", img]);
+    assert_eq!(out.code, 254, "{out:#?}");
+    assert!(
+        out.stderr.contains("10.216.8.5") && out.stderr.contains("outside the range"),
+        "{out:#?}"
+    );
+    assert_eq!(
+        lease_count(&ctx, "ftourip"),
+        1,
+        "refused pods leave no lease"
+    );
+    ctx.rkt(&["gc", "--grace-period=0s"]).ok();
+    assert_eq!(lease_count(&ctx, "ftourip"), 0);
+    let out = ctx.run(&["--net=ftourip:IP=10.216.7.99", img]);
+    assert_eq!(out.get("IPV4_eth0"), "10.216.7.99", "free again: {out:#?}");
+}
+
+/// Refused by stage0 before a pod dir exists: exit 254, a message naming the problem, and
+/// nothing in `rkt list`.
 #[test]
 fn net_conflicts_are_errors() {
     let ctx = RktCtx::new();
@@ -187,14 +234,29 @@ fn net_conflicts_are_errors() {
     for (flags, words) in [
         (&["--net=default,default"][..], "given twice"),
         (&["--net=default", "--net=default"][..], "given twice"),
-        (&["--net=host,default"][..], "cannot be combined"),
+        (&["--net=host,default"][..], "host cannot be combined"),
+        (
+            &["--net=default", "--net=none"][..],
+            "none cannot be combined",
+        ),
         (&["--net=none:K=V"][..], "takes no arguments"),
+        (&["--net=a/b"][..], "not a valid network name"),
+        (
+            &["--net=host", "--port=http:8080"][..],
+            "--port and --net=host",
+        ),
+        (
+            &["--net=none", "--port=http:8080"][..],
+            "--port and --net=none",
+        ),
         (&["--net=nosuchnet"][..], "nosuchnet"),
     ] {
         let mut args: Vec<&str> = flags.to_vec();
         args.push(img.to_str().unwrap());
         let out = ctx.run(&args);
-        assert_ne!(out.code, 0, "{flags:?}: {out:#?}");
+        assert_eq!(out.code, 254, "{flags:?}: {out:#?}");
         assert!(out.stderr.contains(words), "{flags:?}: {out:#?}");
+        let list = ctx.rkt(&["list", "--no-legend"]);
+        assert_eq!(list.ok().trim(), "", "{flags:?}: no pod is left");
     }
 }

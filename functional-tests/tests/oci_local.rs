@@ -108,6 +108,38 @@ fn oci_layout_runs_with_layers_stacked() {
 }
 
 #[test]
+fn zstd_layers_run() {
+    let ctx = RktCtx::new();
+    let (base, change) = (base_layer(), change_layer());
+    let dir = ctx.work().join("layout");
+    write_layout_as(
+        &dir,
+        &[&base, &change],
+        &config(&[&base, &change], &probe_cmd()),
+        "zst",
+        Compress::Zstd,
+    );
+    let manifest = std::fs::read_dir(dir.join("blobs/sha256"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .find(|t| t.contains("image.manifest.v1+json"))
+        .expect("a manifest blob");
+    assert_eq!(
+        manifest
+            .matches("application/vnd.oci.image.layer.v1.tar+zstd")
+            .count(),
+        2,
+        "{manifest}"
+    );
+    // Both layers, zstd-compressed, stacked: the base layer's files and the upper layer's
+    // whiteout, opaque dir and links are all seen by the app.
+    check_probe(&ctx.run(&[format!("oci:{}:zst", dir.display()).as_str()]));
+    assert_eq!(layer_blobs(&ctx.data_dir()), 2);
+    assert_eq!(layer_trees(&ctx.data_dir()), 2);
+}
+
+#[test]
 fn unsigned_images_need_insecure_image() {
     let ctx = RktCtx::new();
     let base = base_layer();

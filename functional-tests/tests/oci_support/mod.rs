@@ -132,8 +132,43 @@ pub fn config(layers: &[&[u8]], cmd: &[&str]) -> Value {
     })
 }
 
+/// zstd-compressed `data`, by Debian's `zstd` command (a second implementation to our decoder).
+pub fn zstd(data: &[u8]) -> Vec<u8> {
+    let mut child = std::process::Command::new("zstd")
+        .args(["-q", "-c", "-3"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the zstd command (Debian package zstd; `make deps` installs it)");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success(), "zstd failed");
+    out.stdout
+}
+
+/// How [`write_layout_as`] compresses the layers, and the media type it gives them.
+#[derive(Clone, Copy)]
+pub enum Compress {
+    Gzip,
+    Zstd,
+}
+
 /// An OCI image layout at `dir` with gzip layers, tagged `reference`.
 pub fn write_layout(dir: &Path, layers: &[&[u8]], config: &Value, reference: &str) {
+    write_layout_as(dir, layers, config, reference, Compress::Gzip)
+}
+
+/// An OCI image layout at `dir` with layers compressed by `how`, tagged `reference`.
+pub fn write_layout_as(
+    dir: &Path,
+    layers: &[&[u8]],
+    config: &Value,
+    reference: &str,
+    how: Compress,
+) {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
     let put = |data: &[u8]| {
@@ -144,8 +179,12 @@ pub fn write_layout(dir: &Path, layers: &[&[u8]], config: &Value, reference: &st
     let descs: Vec<Value> = layers
         .iter()
         .map(|l| {
-            let (d, n) = put(&gzip(l));
-            json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": n})
+            let (blob, media_type) = match how {
+                Compress::Gzip => (gzip(l), "application/vnd.oci.image.layer.v1.tar+gzip"),
+                Compress::Zstd => (zstd(l), "application/vnd.oci.image.layer.v1.tar+zstd"),
+            };
+            let (d, n) = put(&blob);
+            json!({"mediaType": media_type, "digest": d, "size": n})
         })
         .collect();
     let (cd, cn) = put(&serde_json::to_vec(config).unwrap());

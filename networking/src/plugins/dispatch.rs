@@ -122,6 +122,7 @@ fn host_local(
             &ipam,
             &env.container_id,
             &conf.cni_version,
+            &hostlocal::requested_ips(&env.args)?,
         )?))),
         Command::Del => hostlocal::del(&ipam, &env.container_id)
             .map(|_| None)

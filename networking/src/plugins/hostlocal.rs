@@ -23,6 +23,12 @@ pub enum Error {
     Config(String),
     #[error("host-local: no free address in range set {set} of network {net:?} for {id}")]
     Exhausted { net: String, set: usize, id: String },
+    #[error("host-local: requested address {ip} of network {net:?}: {problem}")]
+    Requested {
+        net: String,
+        ip: Ipv4Addr,
+        problem: String,
+    },
     #[error("host-local: {action} {path}: {source}")]
     Io {
         action: &'static str,
@@ -37,6 +43,7 @@ impl Error {
         match self {
             Error::Config(_) => cni::code::INVALID_CONFIG,
             Error::Exhausted { .. } => cni::code::NO_FREE_ADDRESS,
+            Error::Requested { .. } => cni::code::INVALID_CONFIG,
             Error::Io { .. } => cni::code::IO_FAILURE,
         }
     }
@@ -285,6 +292,31 @@ impl Store {
         Ok(ips.len())
     }
 
+    /// The address `id` asked for (CNI_ARGS `IP=`) in range `r`: not the gateway, and free or
+    /// already leased to `id`.
+    fn reserve_requested(&self, net: &str, r: &Range, ip: Ipv4Addr, id: &str) -> Result<(), Error> {
+        let refuse = |problem: String| Error::Requested {
+            net: net.into(),
+            ip,
+            problem,
+        };
+        if ip == r.gateway {
+            return Err(refuse(
+                "is the network's gateway; pick another address".into(),
+            ));
+        }
+        if self.reserve(ip, id)? {
+            return Ok(());
+        }
+        match self.owner(ip) {
+            Some(owner) if owner == id => Ok(()),
+            Some(owner) => Err(refuse(format!(
+                "already leased to {owner}; pick another address or free it with `rkt gc`"
+            ))),
+            None => Err(refuse("already leased".into())),
+        }
+    }
+
     /// One address from the set for `id`: its existing lease, else the next free one after the
     /// last reserved (round robin, so a freed address is not reused at once).
     fn allocate(
@@ -327,12 +359,82 @@ fn in_range(r: &Range, ip: Ipv4Addr) -> bool {
     (u32::from(r.start)..=u32::from(r.end)).contains(&u32::from(ip))
 }
 
-/// ADD: one address per range set; on failure the leases just made are freed again.
-pub fn add(conf: &IpamConf, id: &str, version: &str) -> Result<CniResult, Error> {
+/// The addresses asked for in CNI_ARGS `IP=` (comma-separated, as the reference plugin takes).
+pub fn requested_ips(args: &[(String, String)]) -> Result<Vec<Ipv4Addr>, Error> {
+    let mut out = Vec::new();
+    for (k, v) in args.iter().filter(|(k, _)| k == "IP") {
+        for part in v.split(',').filter(|p| !p.is_empty()) {
+            let ip = part.parse().map_err(|_| {
+                Error::Config(format!("CNI_ARGS {k}={v}: {part:?} is not an IPv4 address"))
+            })?;
+            out.push(ip);
+        }
+    }
+    Ok(out)
+}
+
+/// ADD: one address per range set (the requested one where a set holds it); on failure the
+/// leases just made are freed again.
+pub fn add(
+    conf: &IpamConf,
+    id: &str,
+    version: &str,
+    requested: &[Ipv4Addr],
+) -> Result<CniResult, Error> {
     let store = Store::open(&conf.data_dir, &conf.net_name)?;
+    let result = add_locked(&store, conf, id, requested);
+    if result.is_err() {
+        store.release(id)?;
+    }
+    let ips = result?;
+    let result = CniResult {
+        cni_version: version.into(),
+        ips,
+        routes: conf.routes.clone(),
+        dns: Dns::default(),
+        ..Default::default()
+    };
+    Ok(result.in_version(version))
+}
+
+fn add_locked(
+    store: &Store,
+    conf: &IpamConf,
+    id: &str,
+    requested: &[Ipv4Addr],
+) -> Result<Vec<IpConfig>, Error> {
+    // A requested address no set can hold is an error, not silently ignored.
+    let all: Vec<&Range> = conf.range_sets.iter().flatten().collect();
+    if let Some(ip) = requested
+        .iter()
+        .find(|ip| !all.iter().any(|r| in_range(r, **ip)))
+    {
+        let ranges: Vec<String> = all
+            .iter()
+            .map(|r| format!("{}-{}", r.start, r.end))
+            .collect();
+        return Err(Error::Requested {
+            net: conf.net_name.clone(),
+            ip: *ip,
+            problem: format!(
+                "outside the range {}; pick an address in it",
+                ranges.join(", ")
+            ),
+        });
+    }
     let mut ips = Vec::new();
     for (i, set) in conf.range_sets.iter().enumerate() {
-        match store.allocate(i, set, id)? {
+        let wanted = requested
+            .iter()
+            .find_map(|ip| set.iter().find(|r| in_range(r, *ip)).map(|r| (r, *ip)));
+        let got = match wanted {
+            Some((r, ip)) => {
+                store.reserve_requested(&conf.net_name, r, ip, id)?;
+                Some((r.clone(), ip))
+            }
+            None => store.allocate(i, set, id)?,
+        };
+        match got {
             Some((r, ip)) => ips.push(IpConfig {
                 version: None,
                 address: Ipv4Net {
@@ -344,7 +446,6 @@ pub fn add(conf: &IpamConf, id: &str, version: &str) -> Result<CniResult, Error>
                 interface: None,
             }),
             None => {
-                store.release(id)?;
                 return Err(Error::Exhausted {
                     net: conf.net_name.clone(),
                     set: i,
@@ -353,14 +454,7 @@ pub fn add(conf: &IpamConf, id: &str, version: &str) -> Result<CniResult, Error>
             }
         }
     }
-    let result = CniResult {
-        cni_version: version.into(),
-        ips,
-        routes: conf.routes.clone(),
-        dns: Dns::default(),
-        ..Default::default()
-    };
-    Ok(result.in_version(version))
+    Ok(ips)
 }
 
 /// DEL: frees the leases of `id`.
@@ -407,7 +501,7 @@ mod tests {
         // /29: hosts .1-.6, .1 is the gateway: five leases.
         let mut got = Vec::new();
         for i in 0..5 {
-            let r = add(&c, &format!("c{i}"), "1.0.0").unwrap();
+            let r = add(&c, &format!("c{i}"), "1.0.0", &[]).unwrap();
             assert_eq!(r.ips[0].gateway, Some("10.9.0.1".parse().unwrap()));
             got.push(r.ips[0].address.clone());
         }
@@ -422,24 +516,68 @@ mod tests {
             ]
         );
         assert!(matches!(
-            add(&c, "c9", "1.0.0"),
+            add(&c, "c9", "1.0.0", &[]),
             Err(Error::Exhausted { .. })
         ));
         // Same id again gets its own lease back.
         assert_eq!(
-            add(&c, "c2", "1.0.0").unwrap().ips[0].address,
+            add(&c, "c2", "1.0.0", &[]).unwrap().ips[0].address,
             "10.9.0.4/29"
         );
         del(&c, "c2").unwrap();
         del(&c, "c2").unwrap();
         assert!(!tmp.path().join("t/10.9.0.4").exists());
         assert_eq!(
-            add(&c, "c9", "0.3.1").unwrap().ips[0].address,
+            add(&c, "c9", "0.3.1", &[]).unwrap().ips[0].address,
             "10.9.0.4/29"
         );
         assert_eq!(
             fs::read_to_string(tmp.path().join("t/10.9.0.4")).unwrap(),
             "c9\n"
+        );
+    }
+
+    #[test]
+    fn requested_ip_from_cni_args() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = conf(tmp.path(), "");
+        let args = cni::parse_args("IgnoreUnknown=1;IP=10.9.0.5");
+        let want = requested_ips(&args).unwrap();
+        assert_eq!(want, ["10.9.0.5".parse::<Ipv4Addr>().unwrap()]);
+        let r = add(&c, "a", "1.0.0", &want).unwrap();
+        assert_eq!(r.ips[0].address, "10.9.0.5/29");
+        // Asking again for the same id is idempotent; another id is refused, naming the owner.
+        assert_eq!(
+            add(&c, "a", "1.0.0", &want).unwrap().ips[0].address,
+            "10.9.0.5/29"
+        );
+        let taken = add(&c, "b", "1.0.0", &want).unwrap_err().to_string();
+        assert!(
+            taken.contains("10.9.0.5") && taken.contains("leased to a"),
+            "{taken}"
+        );
+        assert_eq!(
+            fs::read_to_string(tmp.path().join("t/10.9.0.5")).unwrap(),
+            "a\n"
+        );
+        // Out of range, the gateway, and junk are refused and leave no lease behind.
+        let out = add(&c, "b", "1.0.0", &["10.9.0.9".parse().unwrap()])
+            .unwrap_err()
+            .to_string();
+        assert!(out.contains("outside the range 10.9.0.1-10.9.0.6"), "{out}");
+        let gw = add(&c, "b", "1.0.0", &["10.9.0.1".parse().unwrap()]).unwrap_err();
+        assert!(gw.to_string().contains("gateway"), "{gw}");
+        assert!(requested_ips(&cni::parse_args("IP=10.9.0.x")).is_err());
+        assert!(
+            fs::read_dir(tmp.path().join("t"))
+                .unwrap()
+                .flatten()
+                .all(|e| { fs::read_to_string(e.path()).map_or(true, |s| s != "b\n") })
+        );
+        // Without IP= the next free address is handed out, skipping the requested one.
+        assert_eq!(
+            add(&c, "b", "1.0.0", &[]).unwrap().ips[0].address,
+            "10.9.0.2/29"
         );
     }
 
@@ -450,8 +588,11 @@ mod tests {
             tmp.path(),
             r#","rangeStart":"10.9.0.5","rangeEnd":"10.9.0.5""#,
         );
-        assert_eq!(add(&c, "a", "1.0.0").unwrap().ips[0].address, "10.9.0.5/29");
-        assert!(add(&c, "b", "1.0.0").is_err());
+        assert_eq!(
+            add(&c, "a", "1.0.0", &[]).unwrap().ips[0].address,
+            "10.9.0.5/29"
+        );
+        assert!(add(&c, "b", "1.0.0", &[]).is_err());
         let bad = |ipam: &str| {
             let s = format!(r#"{{"name":"t","ipam":{{{ipam}}}}}"#);
             IpamConf::parse(s.as_bytes()).is_err()
@@ -477,7 +618,7 @@ mod tests {
             .map(|i| {
                 let c = c2.clone();
                 std::thread::spawn(move || {
-                    add(&c, &format!("id{i}"), "1.0.0").unwrap().ips[0]
+                    add(&c, &format!("id{i}"), "1.0.0", &[]).unwrap().ips[0]
                         .address
                         .clone()
                 })

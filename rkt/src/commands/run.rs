@@ -21,6 +21,7 @@ pub fn run(global: &GlobalArgs, args: &RunCmdArgs) -> anyhow::Result<ExitCode> {
     let global = merged_global(global, &parsed.global);
     require_root("run")?;
     let ctx = Ctx::new(&global)?;
+    stage0::run::args::net::check_known(&parsed.pod, &ctx.dirs.local)?;
     let mut pod = prepare_pod(&ctx, &parsed)?.pod;
     if let Some(path) = &parsed.pod.uuid_file_save {
         write_uuid_file(path, &pod.uuid())?;

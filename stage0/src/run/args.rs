@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 
+pub mod net;
 mod values;
 
 use aci::isolator::{IsolatorValue, from_cli_flag};
@@ -526,6 +527,7 @@ fn check_conflicts(out: &RunArgs, have_defaults: bool, defaults: &AppFlags) -> R
             "an interactive pod runs exactly one app",
         ));
     }
+    net::check_net(&pod.net)?;
     if !pod.ports.is_empty() {
         for net in ["host", "none"] {
             if pod.net_has(net) {
