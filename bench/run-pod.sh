@@ -4,6 +4,9 @@
 # network namespace too), measured by hyperfine in the same run; then the RSS of a sleeping
 # pod's processes: the stage1 init that `rkt run` became, and the pod's PID 1.
 # Results: a table on stdout, JSON in target/bench/run-pod.json and target/bench/rss.json.
+# The machine may be loaded: wall-clock ratios then drift, so the work is counted too (strace
+# -f -c of one run of each: syscalls, mount-making calls, execs; target/bench/run-pod-work.txt).
+# RKT_BASE=<an older rkt binary> adds it to the same hyperfine run (before/after tables).
 # Needs root, hyperfine, crun (or runc where crun cannot run); `make bench` builds what it uses
 # (RKT, STATIC_DIR from make).
 set -euo pipefail
@@ -52,6 +55,14 @@ mkdir -p "$data"
 "$static/mkimage" inspect --inspect "$static/inspect" --name rkt-rs.dev/bench-sleep \
 	--out "$scratch/sleep.aci" -- --sleep=60 --silent-sigterm >/dev/null
 true_id=$("$rkt" --dir="$data" --insecure-options=image fetch --full "$scratch/true.aci")
+base=()
+if [ -n "${RKT_BASE:-}" ]; then
+	# Its own store: each rkt embeds (and so imports) its own stage1.
+	mkdir -p "$scratch/base"
+	"$RKT_BASE" --dir="$scratch/base" --insecure-options=image fetch --full "$scratch/true.aci" >/dev/null
+	"$RKT_BASE" --dir="$scratch/base" run --net=none "$true_id" >/dev/null
+	base=(-n "rkt run --net=none (base)" "$RKT_BASE --dir=$scratch/base run --net=none $true_id")
+fi
 sleep_id=$("$rkt" --dir="$data" --insecure-options=image fetch --full "$scratch/sleep.aci")
 bundle=$scratch/bundle
 mkdir -p "$bundle"
@@ -87,8 +98,8 @@ done
 
 echo "== run: a static true in a pod (no network), $RUNS runs"
 hyperfine --style basic --warmup 3 --runs "$RUNS" --export-json "$out/run-pod.json" \
-	--prepare "$rkt --dir=$data gc --grace-period=0s >/dev/null 2>&1 || true" \
-	"${baselines[@]}" \
+	--prepare "$rkt --dir=$data gc --grace-period=0s >/dev/null 2>&1; ${RKT_BASE:-true} --dir=$scratch/base gc --grace-period=0s >/dev/null 2>&1 || true" \
+	"${baselines[@]}" "${base[@]}" \
 	-n "rkt run --net=none" "$rkt --dir=$data run --net=none $true_id" >/dev/null
 python3 - "$out/run-pod.json" <<'PY'
 import json, sys
@@ -98,6 +109,32 @@ print(f"{'command':28} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'time vs '
 for x in r:
     print(f"{x['command']:28} {x['median']*1e3:10.1f} {x['min']*1e3:8.1f} {x['max']*1e3:8.1f} {x['median'] / base['median']:15.2f}x")
 PY
+
+echo "== work: one run each under strace -f -c (counts do not depend on the load)"
+work() { # name, command...: total syscalls, mount-making calls, execs, forks
+	local name=$1 f=$scratch/strace.txt
+	shift
+	strace -f -c -o "$f" "$@" >/dev/null 2>&1 || true
+	awk -v n="$name" '
+		$NF ~ /^(mount|move_mount|fsmount)$/ { m += $4 }
+		$NF == "execve" { e += $4 }
+		$NF ~ /^(clone|clone3|fork|vfork)$/ { c += $4 }
+		$NF == "total" { t = $4 }
+		END { printf "%-28s %9d %8d %6d %6d\n", n, t, m, e, c }' "$f"
+}
+{
+	printf '%-28s %9s %8s %6s %6s\n' command syscalls mounts execs forks
+	for oci in crun runc; do
+		command -v "$oci" >/dev/null || continue
+		flags=""
+		[ "$oci" = crun ] && flags="${crun_flags[*]}"
+		work "$oci run" "$oci" $flags run --bundle "$bundle" rkt-bench-work
+	done
+	if [ -n "${RKT_BASE:-}" ]; then
+		work "rkt run --net=none (base)" "$RKT_BASE" --dir="$scratch/base" run --net=none "$true_id"
+	fi
+	work "rkt run --net=none" "$rkt" --dir="$data" run --net=none "$true_id"
+} | tee "$out/run-pod-work.txt"
 
 echo "== memory: a sleeping pod"
 "$rkt" --dir="$data" run --net=none --uuid-file-save="$scratch/uuid" "$sleep_id" >/dev/null &

@@ -340,7 +340,7 @@ pub struct ErrorReply {
     pub details: String,
 }
 
-fn find_plugin(env: &Env, kind: &str) -> Result<PathBuf, Error> {
+pub(crate) fn find_plugin(env: &Env, kind: &str) -> Result<PathBuf, Error> {
     // A type is a file name, never a path: keep delegation inside CNI_PATH.
     if kind.contains('/') || kind == "." || kind == ".." {
         return Err(Error::Config(format!(

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use futures_util::TryStreamExt;
 use rtnetlink::packet_route::link::{
-    InfoBridgePort, InfoPortData, InfoPortKind, LinkAttribute, LinkMessage,
+    InfoBridgePort, InfoData, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute, LinkMessage,
 };
 use rtnetlink::packet_route::route::RouteScope;
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
@@ -141,42 +141,33 @@ impl Netlink {
             .unwrap_or_default())
     }
 
-    /// A veth pair `host`–`peer`, both here, down.
-    pub async fn add_veth(&self, host: &str, peer: &str, mtu: Option<u32>) -> Result<(), Error> {
-        let mut b = LinkVeth::new(host, peer);
-        if let Some(m) = mtu {
-            b = b.mtu(m);
-        }
-        self.handle
-            .link()
-            .add(b.build())
-            .execute()
-            .await
-            .map_err(req("creating veth", host))
-    }
-
-    /// Moves link `name` into the netns at `netns` under the new name `new_name`.
-    pub async fn move_to_netns(
+    /// Creates the veth pair `host` (here) and `peer`, the peer made directly inside the netns
+    /// at `netns`: one request, where creating both here and then moving the peer costs two
+    /// more and the kernel's slow namespace move (it waits for the network's RCU users).
+    pub async fn add_veth_into(
         &self,
-        name: &str,
+        host: &str,
+        peer: &str,
         netns: &Path,
-        new_name: &str,
+        mtu: Option<u32>,
     ) -> Result<(), Error> {
-        let idx = self.index(name).await?;
         let ns = File::open(netns).map_err(|source| Error::Netns {
             path: netns.to_path_buf(),
             source,
         })?;
-        let msg = LinkUnspec::new_with_index(idx)
-            .setns_by_fd(ns.as_raw_fd())
-            .name(new_name.to_string())
-            .build();
-        self.handle
-            .link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(req("moving into netns", name))
+        let mut peer_msg = LinkUnspec::new_with_name(peer).setns_by_fd(ns.as_raw_fd());
+        if let Some(m) = mtu {
+            peer_msg = peer_msg.mtu(m);
+        }
+        let mut b = LinkVeth::new(host, peer)
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())));
+        if let Some(m) = mtu {
+            b = b.mtu(m);
+        }
+        // `ns` stays open until the kernel has the request.
+        let made = self.handle.link().add(b.build()).execute().await;
+        drop(ns);
+        made.map_err(req("creating veth", host))
     }
 
     pub async fn set_up(&self, name: &str, mtu: Option<u32>) -> Result<(), Error> {

@@ -5,8 +5,17 @@ use std::path::Path;
 use super::sys::{Follow, MountFlags, MountSys, NodeKind, Target};
 use super::{Result, sys_err};
 
-/// Host devices bound (never mknod'ed) into each `/dev`.
-pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+/// The character devices of each `/dev` (name, major, minor: the kernel's fixed numbers),
+/// made in its fresh tmpfs by mknod (one syscall each, where a bind of the host's node was a
+/// mount each). What an app can open is still decided by its device cgroup, not by the node.
+pub const DEVICES: [(&str, u32, u32); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
 
 /// `/proc` entries made read-only: runc's list, which covers rkt's
 /// `/proc/sys/kernel/{core_pattern,modprobe}` and `/proc/sys/vm/panic_on_oom`.
@@ -73,22 +82,20 @@ fn mount(
         .map_err(sys_err("mount a file system on", &target.shown))
 }
 
-/// A fresh tmpfs `/dev` with the host's basic devices bound in, a private devpts, shm and
+/// A fresh tmpfs `/dev` with the basic devices made in it, a private devpts, shm and
 /// the usual links. `tty` (the caller's terminal) becomes `/dev/console`.
 pub(super) fn setup_dev(root: &Path, tty: Option<&Target>, sys: &mut dyn MountSys) -> Result<()> {
     let dev = open_dir(sys, root, "dev", 0o755)?;
     let flags = MountFlags::NOSUID | MountFlags::STRICTATIME;
     mount(sys, "tmpfs", &dev, flags, "mode=755,size=65536k")?;
     drop(dev);
-    for name in DEVICES {
-        let host = Path::new("/dev").join(name);
-        let src = sys
-            .open_host(&host)
-            .map_err(sys_err("open the host device", &host))?;
-        let dst = open_file(sys, root, &format!("dev/{name}"), 0o666)?;
-        sys.bind(&src, &dst, false, false)
-            .map_err(sys_err("bind-mount a device on", &dst.shown))?;
+    // Opened again: the fd above is the image's directory under the tmpfs.
+    let dev = open_dir(sys, root, "dev", 0o755)?;
+    for (name, major, minor) in DEVICES {
+        sys.mknod_char(&dev, name, (major, minor), 0o666)
+            .map_err(sys_err("make a device node in", &dev.shown.join(name)))?;
     }
+    drop(dev);
     if let Some(tty) = tty {
         let dst = open_file(sys, root, "dev/console", 0o600)?;
         sys.bind(tty, &dst, false, false)

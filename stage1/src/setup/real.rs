@@ -258,6 +258,22 @@ impl MountSys for RealMountSys {
         target(root.join(rel), fd)
     }
 
+    fn mknod_char(
+        &mut self,
+        dir: &Target,
+        name: &str,
+        (major, minor): (u32, u32),
+        mode: u32,
+    ) -> io::Result<()> {
+        let dir = fd_of(dir)?;
+        let perms = Mode::from_raw_mode(mode);
+        let dev = rfs::makedev(major, minor);
+        rfs::mknodat(dir, name, rfs::FileType::CharacterDevice, perms, dev)?;
+        // The umask must not decide a device's mode.
+        rfs::chmodat(dir, name, perms, AtFlags::empty())?;
+        Ok(())
+    }
+
     fn symlink_in_root(&mut self, root: &Path, rel: &Path, link: &str) -> io::Result<()> {
         let root_fd = open_root(root)?;
         let (parent, name) = split(rel)?;

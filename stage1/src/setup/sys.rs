@@ -85,6 +85,15 @@ pub trait MountSys {
         follow: Follow,
         create: Option<(NodeKind, u32)>,
     ) -> io::Result<Target>;
+    /// Creates the character device `name` (`major:minor`, exactly `mode`) in the directory
+    /// `dir` (a fresh tmpfs the caller just mounted).
+    fn mknod_char(
+        &mut self,
+        dir: &Target,
+        name: &str,
+        dev: (u32, u32),
+        mode: u32,
+    ) -> io::Result<()>;
     /// Creates the symlink `rel` → `link` inside `root` (parents resolved as `open_in_root`).
     fn symlink_in_root(&mut self, root: &Path, rel: &Path, link: &str) -> io::Result<()>;
     /// Creates a trusted host directory (and its parents, 0755) if missing; a directory it
@@ -229,6 +238,18 @@ impl MountSys for RecordingSys {
                 Ok(Target::plain(path, kind == NodeKind::Dir))
             }
         }
+    }
+    fn mknod_char(
+        &mut self,
+        dir: &Target,
+        name: &str,
+        (major, minor): (u32, u32),
+        mode: u32,
+    ) -> io::Result<()> {
+        let path = dir.shown.join(name);
+        let line = format!("mknod {} c {major}:{minor} {mode:o}", path.display());
+        self.calls.push(line);
+        Ok(())
     }
     fn symlink_in_root(&mut self, root: &Path, rel: &Path, link: &str) -> io::Result<()> {
         let line = format!("symlink {} -> {link}", root.join(rel).display());

@@ -104,7 +104,7 @@ fn order_private_then_stage1_then_app() {
         &calls,
         &format!("mount tmpfs tmpfs {ROOT}/dev nosuid,strictatime mode=755,size=65536k"),
     );
-    let null = pos(&calls, &format!("bind /dev/null {ROOT}/dev/null"));
+    let null = pos(&calls, &format!("mknod {ROOT}/dev/null c 1:3 666"));
     let pts = pos(
         &calls,
         &format!(
@@ -133,8 +133,17 @@ fn order_private_then_stage1_then_app() {
         &calls,
         &format!("mount tmpfs tmpfs {ROOT}/dev/shm nosuid,nodev mode=1777"),
     );
-    for d in paths::DEVICES {
-        pos(&calls, &format!("bind /dev/{d} {ROOT}/dev/{d}"));
+    for (d, major, minor) in paths::DEVICES {
+        pos(
+            &calls,
+            &format!("mknod {ROOT}/dev/{d} c {major}:{minor} 666"),
+        );
+        // A node, not a mount of the host's.
+        assert!(
+            !calls
+                .iter()
+                .any(|c| c.ends_with(&format!("{ROOT}/dev/{d}")))
+        );
     }
     // No terminal: no console; no --net=host: resolv.conf untouched; no sys in stage1.
     assert!(
