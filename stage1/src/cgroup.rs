@@ -355,8 +355,7 @@ pub fn create(
     // Inside a container manager (nspawn), the v1 `devices` controller is mounted read-only
     // and its policy already bounds every process of the container, the pod's included.
     let v1_devices = hierarchies.iter().any(|h| h.has("devices"))
-        || fs::read_to_string("/proc/self/mountinfo")
-            .is_ok_and(|m| readonly_devices_hierarchy(&m));
+        || fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| readonly_devices_hierarchy(&m));
     for (h, pod) in &pod_dirs {
         mkdir(pod)?;
         match h.version {

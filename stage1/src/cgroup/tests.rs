@@ -73,7 +73,9 @@ fn discovers_used_hierarchies_and_own_cgroups() {
 fn a_read_only_devices_hierarchy_is_a_container_managers_guard() {
     let devices = "32 25 0:28 / /sys/fs/cgroup/devices rw - cgroup cgroup rw,devices\n";
     assert!(!readonly_devices_hierarchy(MOUNTINFO));
-    assert!(!readonly_devices_hierarchy(&format!("{MOUNTINFO}{devices}")));
+    assert!(!readonly_devices_hierarchy(&format!(
+        "{MOUNTINFO}{devices}"
+    )));
     let ro = devices.replace("devices rw", "devices ro,nosuid");
     assert!(readonly_devices_hierarchy(&format!("{MOUNTINFO}{ro}")));
     // Read-only, but another controller.
