@@ -83,7 +83,12 @@ pub fn ipam_add(env: &Env, conf: &NetConf, raw: &[u8]) -> Result<Lease, PluginEr
     let kind = conf.ipam_type()?;
     let result = if ipam_in_process(env, &kind) {
         let ipam = hostlocal::IpamConf::parse(raw)?;
-        hostlocal::add(&ipam, &env.container_id, &conf.cni_version)?
+        hostlocal::add(
+            &ipam,
+            &env.container_id,
+            &conf.cni_version,
+            &hostlocal::requested_ips(&env.args)?,
+        )?
     } else {
         cni::delegate(env, &kind, "ADD", raw)?.unwrap_or_default()
     };
