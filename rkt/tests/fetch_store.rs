@@ -146,11 +146,12 @@ fn fetching_the_same_file_twice_stores_one_blob() {
 }
 
 #[test]
-fn docker_is_not_supported_and_remote_failures_name_the_source() {
+fn unsigned_docker_images_and_remote_failures_name_the_source() {
     let env = TestEnv::new();
+    // Docker images carry no appc signature: refused up front, naming the relaxation.
     let err = env.rkt(&["fetch", "docker://busybox"]).failed().to_string();
     assert!(
-        err.contains("busybox") && err.contains("not supported yet"),
+        err.contains("docker://busybox") && err.contains("--insecure-options=image"),
         "{err}"
     );
     // Remote sources are tried (functional tests with a server: fetch_remote.rs); no network
