@@ -31,7 +31,8 @@ zstd -q -d -c "$base" | tar -C "$tree" --numeric-owner --xattrs -xf -
 
 # Our files (the overlay), rkt and its stage1 image.
 cp -a "$here/rootfs/." "$tree/"
-install -m 0755 "$rkt" "$tree/usr/bin/rkt"
+# Without debug info: it would triple the size of every slot.
+install -s -m 0755 "$rkt" "$tree/usr/bin/rkt"
 install -D -m 0644 "$stage1" "$tree/usr/lib/rkt/stage1-images/stage1.aci"
 # Unit files for rkt (e.g. gc, metadata service) when the repo carries them.
 for u in "$repo"/dist/systemd/*.{service,socket,timer}; do
