@@ -10,6 +10,8 @@ DEB_PACKAGES += iptables iputils-ping containernetworking-plugins
 DEB_PACKAGES += debootstrap systemd-container
 # OCI images: a local registry, tools to push to it and to compare with, htpasswd for its auth.
 DEB_PACKAGES += docker-registry skopeo umoci apache2-utils zstd
+# The host image (`make image`, `make boot`, `make image-test`); qemu comes from image/install-qemu.sh.
+DEB_PACKAGES += erofs-utils gdisk e2fsprogs
 
 # Static binaries that run inside pods (stage1, stage2, the test probe): glibc linked
 # statically, so the stage1 image needs no libraries; without debug info, as they are copied into
@@ -38,6 +40,11 @@ PREFIX ?= /usr
 DESTDIR ?=
 
 .PHONY: all build test static stage1 check fmt-check clippy unit deps fuzz run bench help clean install systemd-rootfs
+.PHONY: rkt-release image boot image-test
+
+# The host image: disk.img, vmlinuz, initrd.img and the update payload usr.erofs (image/).
+IMAGE_DIR := $(TARGET_DIR)/image
+IMAGE_VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)+$(shell git rev-parse --short HEAD 2>/dev/null || echo local)
 
 all: build
 
@@ -50,7 +57,7 @@ static: ## Static binaries that run inside pods, and the image packer (into $(ST
 stage1: static ## The stage1 image: $(STAGE1_ACI)
 	$(STATIC_DIR)/mkimage stage1 --bin $(STATIC_DIR)/rkt-stage1 --net-plugin $(STATIC_DIR)/rkt-net-plugin --out $(STAGE1_ACI)
 
-test: stage1 fmt-check clippy unit ## rustfmt check, clippy (warnings are errors), every test (as root)
+test: stage1 fmt-check clippy unit image-test ## rustfmt check, clippy (warnings are errors), every test (as root)
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -75,6 +82,18 @@ install: build ## Install rkt, the stage1 image and the systemd units under $(DE
 		chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u) || exit 1; \
 	done
 
+rkt-release: stage1
+	$(CARGO) build --release -p rkt
+
+image: rkt-release ## The host image in $(IMAGE_DIR): A/B erofs /usr with rkt, ext4 ROOT (as root)
+	image/build.sh $(IMAGE_DIR) $(RKT) $(STAGE1_ACI) $(IMAGE_VERSION)
+
+boot: ## Boot the host image under qemu on this terminal (serial console; Ctrl-A X quits)
+	image/boot.sh $(IMAGE_DIR)
+
+image-test: image static ## Boot the host image four times: system, rkt, update, fallback
+	image/test.sh $(IMAGE_DIR) $(STATIC_DIR)
+
 deps: ## Install the Debian packages the build and tests need (as root; idempotent)
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -82,6 +101,7 @@ deps: ## Install the Debian packages the build and tests need (as root; idempote
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "Debian packages: all present"; fi
+	image/install-qemu.sh $(IMAGE_DIR)/qemu
 
 fuzz: ## Run every fuzz target for FUZZ_SECONDS each (installs cargo-fuzz if missing)
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz

@@ -1,0 +1,33 @@
+#!/bin/bash
+# The image tests (`make image-test`, part of `make test`): four boots of one scratch copy of
+# the built image under qemu, each running a script from image/tests/ in the guest.
+#   test.sh IMAGE_DIR STATIC_DIR
+set -euo pipefail
+image=${1:?usage: test.sh IMAGE_DIR STATIC_DIR}
+static=${2:?static binaries dir (mkimage, inspect)}
+here=$(cd "$(dirname "$0")" && pwd)
+work=$image/test
+rm -rf "$work"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/share"
+# A scratch copy with 1 GiB more disk, for ROOT to grow into.
+cp --sparse=always "$image/disk.img" "$work/disk.img"
+truncate -s +1G "$work/disk.img"
+cp "$image/usr.erofs" "$image/usr.erofs.sha256" "$work/share/"
+"$static/mkimage" inspect --inspect "$static/inspect" --name rkt-rs.dev/image-test/oom \
+    --out "$work/share/oom.aci" -- --alloc=512 >/dev/null
+"$static/mkimage" inspect --inspect "$static/inspect" --name rkt-rs.dev/image-test/fits \
+    --out "$work/share/fits.aci" -- --alloc=16 >/dev/null
+
+SECONDS=0
+failed=0
+for t in boot1-system boot2-updated boot3-bad boot4-fallback; do
+    echo "== image test: $t"
+    if ! "$here/run-vm.sh" "$image" "$work/disk.img" "$work/share" "$here/tests/$t.sh"; then
+        echo "== image test $t FAILED (console: the last lines above)"
+        failed=1
+        break
+    fi
+done
+echo "== image tests: $([ $failed = 0 ] && echo passed || echo FAILED) in $SECONDS s"
+exit $failed
