@@ -89,17 +89,37 @@ fn open_app(app: &str) -> Result<AppLog, JournalError> {
 /// One connection: journald's stream header, then the raw output follows.
 fn stream(identifier: &str, priority: u8) -> io::Result<OwnedFd> {
     let mut s = UnixStream::connect(STREAM_SOCKET)?;
-    s.write_all(header(identifier, priority).as_bytes())?;
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let unit = own_unit(&cgroup).unwrap_or_default();
+    s.write_all(header(identifier, unit, priority).as_bytes())?;
     // journald only reads from it: a half-closed socket tells it nothing will be asked back.
     s.shutdown(std::net::Shutdown::Read)?;
     Ok(OwnedFd::from(s))
 }
 
-/// Identifier, unit id (empty: journald takes the peer's), priority, level prefix, and no
-/// forwarding to syslog, kmsg or the console.
-fn header(identifier: &str, priority: u8) -> String {
-    let id: String = identifier.chars().filter(|c| *c != '\n').collect();
-    format!("{id}\n\n{priority}\n0\n0\n0\n0\n")
+/// Identifier, unit id, priority, level prefix, and no forwarding to syslog, kmsg or the
+/// console. journald reads the peer's unit lazily, at the first line; a pod whose apps exit at
+/// once can be gone by then, so the unit is named here (as systemd does for its services).
+fn header(identifier: &str, unit: &str, priority: u8) -> String {
+    let clean = |s: &str| -> String { s.chars().filter(|c| *c != '\n').collect() };
+    format!(
+        "{}\n{}\n{priority}\n0\n0\n0\n0\n",
+        clean(identifier),
+        clean(unit)
+    )
+}
+
+/// The unit a `/proc/self/cgroup` text places us in: the innermost `.service` or `.scope` of
+/// the v2 (`0::`) or the v1 `name=systemd` path.
+fn own_unit(proc_cgroup: &str) -> Option<&str> {
+    let v2 = proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"));
+    let v1 = proc_cgroup
+        .lines()
+        .find_map(|l| l.split_once(":name=systemd:").map(|(_, p)| p));
+    [v2, v1].into_iter().flatten().find_map(|path| {
+        path.rsplit('/')
+            .find(|c| c.ends_with(".service") || c.ends_with(".scope"))
+    })
 }
 
 #[cfg(test)]
@@ -108,9 +128,31 @@ mod tests {
 
     #[test]
     fn header_has_seven_lines() {
-        let h = header("web", PRIORITY_INFO);
+        let h = header("web", "", PRIORITY_INFO);
         assert_eq!(h, "web\n\n6\n0\n0\n0\n0\n");
-        assert_eq!(header("a\nb", PRIORITY_ERR).lines().next(), Some("ab"));
+        assert_eq!(header("a\nb", "", PRIORITY_ERR).lines().next(), Some("ab"));
+        assert_eq!(
+            header("web", "x.service", PRIORITY_ERR),
+            "web\nx.service\n3\n0\n0\n0\n0\n"
+        );
+    }
+
+    #[test]
+    fn the_unit_is_the_innermost_service_or_scope() {
+        assert_eq!(
+            own_unit("0::/system.slice/rkt-exit.service\n"),
+            Some("rkt-exit.service")
+        );
+        assert_eq!(
+            own_unit("12:pids:/x\n1:name=systemd:/system.slice/a.service/b.scope\n0::/\n"),
+            Some("b.scope"),
+            "a v2 path without a unit falls back to name=systemd"
+        );
+        assert_eq!(
+            own_unit("1:name=systemd:/system.slice/a.service/b.scope\n"),
+            Some("b.scope")
+        );
+        assert_eq!(own_unit("0::/user.slice\n"), None);
     }
 
     #[test]
