@@ -18,17 +18,8 @@ command -v crun >/dev/null || { echo "run-net.sh: crun is missing (make deps)" >
 
 # As in run-pod.sh: on a hybrid cgroup host crun only runs with a cgroup2-only view of
 # /sys/fs/cgroup and its cgroup manager off; rkt runs in the same view.
-crun_flags=()
-if [ "$(stat -fc %T /sys/fs/cgroup)" = tmpfs ]; then
-	if [ -z "${RKT_BENCH_NS:-}" ]; then
-		exec unshare -m env RKT_BENCH_NS=1 "$0" "$@"
-	fi
-	mount --make-rprivate /
-	umount -R /sys/fs/cgroup
-	mount -t cgroup2 none /sys/fs/cgroup
-	crun_flags=(--cgroup-manager=disabled)
-	echo "(hybrid cgroup host: measuring with a cgroup2-only view, crun ${crun_flags[*]})"
-fi
+. bench/lib.sh
+cgroup2_view "$0" "$@"
 
 scratch=$(mktemp -d /var/tmp/rkt-bench-net.XXXXXX)
 data=$scratch/data

@@ -24,17 +24,8 @@ done
 
 # As in run-pod.sh: crun refuses hybrid cgroup hosts, so measure in a private mount namespace
 # whose /sys/fs/cgroup is the v2 hierarchy alone, crun's cgroup manager off.
-crun_flags=()
-if [ "$(stat -fc %T /sys/fs/cgroup)" = tmpfs ]; then
-	if [ -z "${RKT_BENCH_NS:-}" ]; then
-		exec unshare -m env RKT_BENCH_NS=1 "$0" "$@"
-	fi
-	mount --make-rprivate /
-	umount -R /sys/fs/cgroup
-	mount -t cgroup2 none /sys/fs/cgroup
-	crun_flags=(--cgroup-manager=disabled)
-	echo "(hybrid cgroup host: measuring with a cgroup2-only view, crun ${crun_flags[*]})"
-fi
+. bench/lib.sh
+cgroup2_view "$0" "$@"
 
 scratch=$(mktemp -d /var/tmp/rkt-bench-oci.XXXXXX)
 registry_pid=""
