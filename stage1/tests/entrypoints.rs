@@ -209,9 +209,13 @@ fn init_refuses_bad_networks_and_a_missing_lock_before_touching_anything() {
     assert_fails(&out, 254, "RKT_LOCK_FD is not set");
     let out = stage1(
         "init",
-        &["--net=host", "--private-users=1:2", "u1"],
+        &["--net=host", "--private-users=0:65536", "u1"],
         dir.path(),
     );
-    assert_fails(&out, 254, "--private-users");
+    assert_fails(
+        &out,
+        254,
+        "--private-users=0:65536: the shift must not be 0",
+    );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
