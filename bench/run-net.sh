@@ -24,16 +24,13 @@ cgroup2_view "$0" "$@"
 scratch=$(mktemp -d /var/tmp/rkt-bench-net.XXXXXX)
 data=$scratch/data
 cleanup() {
-	"$rkt" --dir="$data" stop --force $(ls "$data/pods/run" 2>/dev/null) >/dev/null 2>&1 || true
-	"$rkt" --dir="$data" gc --grace-period=0s >/dev/null ||
-		echo "run-net.sh: rkt gc failed; pod networks may be left" >&2
-	find "$data/pods" -mindepth 2 -maxdepth 2 2>/dev/null | grep -q . && echo "run-net.sh: pods left in $data/pods" >&2
+	release_pods run-net.sh "$data"
 	rm -rf "$scratch"
 }
 trap cleanup EXIT
 mkdir -p "$data"
 
-"$static/mkimage" inspect --inspect "$static/inspect" --name rkt-rs.dev/bench-true --out "$scratch/true.aci" >/dev/null
+probe_image bench-true "$scratch/true.aci"
 true_id=$("$rkt" --dir="$data" --insecure-options=image fetch --full "$scratch/true.aci")
 bundle=$scratch/bundle
 mkdir -p "$bundle"

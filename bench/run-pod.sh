@@ -31,20 +31,15 @@ cgroup2_view "$0" "$@"
 scratch=$(mktemp -d /var/tmp/rkt-bench-pod.XXXXXX)
 data=$scratch/data
 cleanup() {
-	"$rkt" --dir="$data" stop --force $(ls "$data/pods/run" 2>/dev/null) >/dev/null 2>&1 || true
-	"$rkt" --dir="$data" gc --grace-period=0s >/dev/null ||
-		echo "run-pod.sh: rkt gc failed; pods (and their cgroups) may be left" >&2
-	# Whatever gc could not release must show, not vanish with the scratch dir.
-	find "$data/pods" -mindepth 2 -maxdepth 2 2>/dev/null | grep -q . && echo "run-pod.sh: pods left in $data/pods" >&2
+	release_pods run-pod.sh "$data"
 	rm -rf "$scratch"
 }
 trap cleanup EXIT
 mkdir -p "$data"
 
 # One image, two consumers: rkt's store and crun's bundle.
-"$static/mkimage" inspect --inspect "$static/inspect" --name rkt-rs.dev/bench-true --out "$scratch/true.aci" >/dev/null
-"$static/mkimage" inspect --inspect "$static/inspect" --name rkt-rs.dev/bench-sleep \
-	--out "$scratch/sleep.aci" -- --sleep=60 --silent-sigterm >/dev/null
+probe_image bench-true "$scratch/true.aci"
+probe_image bench-sleep "$scratch/sleep.aci" --sleep=60 --silent-sigterm
 true_id=$("$rkt" --dir="$data" --insecure-options=image fetch --full "$scratch/true.aci")
 base=()
 if [ -n "${RKT_BASE:-}" ]; then

@@ -19,24 +19,19 @@ CONC=${SCALE_CONCURRENT:-100}
 GC=${SCALE_GC:-100}
 mkdir -p "$out"
 [ "$(id -u)" = 0 ] || { echo "run-scale.sh: pods need root" >&2; exit 1; }
+. bench/lib.sh
 
 scratch=$(mktemp -d /var/tmp/rkt-bench-scale.XXXXXX)
 data=$scratch/data
 cleanup() {
-	for d in "$data" "$scratch/gcdata"; do
-		[ -d "$d" ] || continue
-		"$rkt" --dir="$d" stop --force $(ls "$d/pods/run" 2>/dev/null) >/dev/null 2>&1 || true
-		"$rkt" --dir="$d" gc --grace-period=0s >/dev/null 2>&1 ||
-			echo "run-scale.sh: rkt gc failed in $d; pods may be left" >&2
-	done
+	release_pods run-scale.sh "$data" "$scratch/gcdata"
 	rm -rf "$scratch"
 }
 trap cleanup EXIT
 mkdir -p "$data"
 
-"$static/mkimage" inspect --inspect "$static/inspect" --name rkt-rs.dev/bench-true --out "$scratch/true.aci" >/dev/null
-"$static/mkimage" inspect --inspect "$static/inspect" --name rkt-rs.dev/bench-sleep \
-	--out "$scratch/sleep.aci" -- --sleep=600 --silent-sigterm >/dev/null
+probe_image bench-true "$scratch/true.aci"
+probe_image bench-sleep "$scratch/sleep.aci" --sleep=600 --silent-sigterm
 true_id=$("$rkt" --dir="$data" --insecure-options=image fetch --full "$scratch/true.aci")
 sleep_id=$("$rkt" --dir="$data" --insecure-options=image fetch --full "$scratch/sleep.aci")
 
@@ -49,7 +44,8 @@ echo "== list/status: $PODS exited pods, $RUNS runs"
 start=$(date +%s.%N)
 make_pods "$data" "$PODS"
 echo "(made $PODS pods in $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s)"
-one=$(ls "$data/pods/exited-garbage" "$data/pods/run" 2>/dev/null | grep -E '^[0-9a-f-]{36}$' | head -1)
+# (grep -m1, not head: a closed pipe would fail the pipeline under pipefail)
+one=$(ls "$data/pods/run" | grep -m1 -E '^[0-9a-f-]{36}$' || true)
 [ -n "$one" ] || { echo "run-scale.sh: no pod was made" >&2; exit 1; }
 hyperfine --style basic --warmup 2 --runs "$RUNS" --export-json "$out/scale-list.json" \
 	-n "ls -R pods (baseline)" "ls -R $data/pods" \
@@ -66,7 +62,7 @@ for x in r:
 PY
 
 echo "== concurrent: $CONC sleeping pods started at once"
-"$rkt" --dir="$data" gc --grace-period=0s >/dev/null
+"$rkt" --dir="$data" gc --grace-period=0s >/dev/null 2>&1
 mem_avail() { awk '/^MemAvailable:/ {print $2}' /proc/meminfo; }
 pod_pid1() { # UUID-FILE -> the pod's PID 1 once it runs
 	local u
@@ -96,7 +92,7 @@ for i in $(seq "$CONC"); do
 done
 per_pod_rss=$((rss_total / (running > 0 ? running : 1)))
 per_pod_host=$(((before - after) / (running > 0 ? running : 1)))
-"$rkt" --dir="$data" stop $(for i in $(seq "$CONC"); do cat "$scratch/conc-$i" 2>/dev/null; done) >/dev/null
+"$rkt" --dir="$data" stop $(for i in $(seq "$CONC"); do cat "$scratch/conc-$i" 2>/dev/null; echo; done) >/dev/null
 failed=0
 for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
 printf '%-44s %s of %s\n' "pods running at once" "$running" "$CONC"
@@ -106,7 +102,7 @@ printf '%-44s %s KiB\n' "host memory per pod (MemAvailable drop)" "$per_pod_host
 printf '{"started": %s, "wanted": %s, "failures": %s, "pid1_rss_kib": %s, "host_kib_per_pod": %s}\n' \
 	"$running" "$CONC" "$failed" "$per_pod_rss" "$per_pod_host" >"$out/scale-concurrent.json"
 [ "$running" -ge "$CONC" ] && [ "$failed" = 0 ] || { echo "run-scale.sh: not every pod ran: $(cat "$scratch"/conc-*.err | sort | uniq -c | head)" >&2; exit 1; }
-"$rkt" --dir="$data" gc --grace-period=0s >/dev/null
+"$rkt" --dir="$data" gc --grace-period=0s >/dev/null 2>&1
 
 echo "== gc: $GC exited pods, $RUNS runs"
 gcdata=$scratch/gcdata
