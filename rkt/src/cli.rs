@@ -49,6 +49,10 @@ pub struct GlobalArgs {
     /// Automatically trust gpg keys fetched from https
     #[arg(long, global = true)]
     pub trust_keys_from_https: bool,
+    /// Largest image (uncompressed) that fetch, run and prepare accept, e.g. 512Mi, 20Gi;
+    /// K/M/G/T are powers of 1000, Ki/Mi/Gi/Ti of 1024 [default: 8Gi]
+    #[arg(long, global = true, value_name = "SIZE")]
+    pub max_image_size: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

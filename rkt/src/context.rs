@@ -21,6 +21,8 @@ pub struct Ctx {
     pub insecure: InsecureOptions,
     /// `--trust-keys-from-https`.
     pub trust_keys_from_https: bool,
+    /// `--max-image-size`, in bytes.
+    pub max_image_size: u64,
 }
 
 impl Ctx {
@@ -38,6 +40,10 @@ impl Ctx {
             .clone()
             .or_else(|| config.paths.data.clone())
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let max_image_size = match &global.max_image_size {
+            Some(v) => stage0::fetch::parse_size(v).context("--max-image-size")?,
+            None => stage0::fetch::DEFAULT_MAX_UNCOMPRESSED_SIZE,
+        };
         tracing::debug!(data_dir = %data_dir.display(), insecure = %insecure, "context");
         Ok(Ctx {
             data_dir,
@@ -45,6 +51,7 @@ impl Ctx {
             config,
             insecure,
             trust_keys_from_https: global.trust_keys_from_https,
+            max_image_size,
         })
     }
 

@@ -15,6 +15,7 @@ mod file;
 mod policy;
 mod progress;
 mod remote;
+mod size;
 
 use std::path::PathBuf;
 
@@ -22,15 +23,22 @@ use aci::discovery::{AppReference, host_os_arch};
 
 pub use policy::{PullPolicy, UnknownPullPolicy};
 pub use progress::Progress;
+pub use size::{SizeError, parse_size, suggest_size};
 
 use crate::image_ref::{ImageRef, ImageRefError};
 use crate::insecure::InsecureOptions;
 use crate::store::{ImageInfo, Store, StoreError};
 use crate::trust::{Scope, TrustError};
 
-/// Default bound on an image's uncompressed tar: a decompression bomb stops here instead of
-/// filling the disk.
-pub const DEFAULT_MAX_UNCOMPRESSED_SIZE: u64 = 64 << 30;
+/// Default bound on an image's uncompressed size (`--max-image-size`): 8 GiB. Big real images
+/// (CUDA and ML toolchains) stay below it; a decompression bomb (a few MB that unpack to
+/// terabytes) stops there, after seconds of decompressing, instead of filling the disk. The
+/// free-space guard ([`crate::store::space`]) watches the disk below that.
+pub const DEFAULT_MAX_UNCOMPRESSED_SIZE: u64 = 8 << 30;
+
+/// The bound for re-rendering what the store already holds: it was held to the limit in force
+/// when it was fetched, which may have been raised above the default.
+pub const STORED_IMAGE_LIMIT: u64 = u64::MAX;
 
 /// Largest accepted signature file; armored detached signatures are a few hundred bytes.
 pub const MAX_SIGNATURE_SIZE: u64 = 1 << 20;
@@ -140,6 +148,47 @@ pub enum FetchError {
     TooManyDependencies { image: String, limit: usize },
     #[error("key {url}: cannot trust it: {error}")]
     KeyFromHttps { url: String, error: Box<TrustError> },
+    #[error(
+        "image {image}: {what} is larger than the image size limit of {} ({limit} bytes; a \
+         decompression bomb?); nothing was kept; if the image is genuine, raise the limit with \
+         --max-image-size (e.g. --max-image-size={})",
+        crate::store::space::human(*.limit),
+        suggest_size(*.limit)
+    )]
+    TooLarge {
+        image: String,
+        what: &'static str,
+        limit: u64,
+    },
+    #[error("image {image}: {error}")]
+    Space {
+        image: String,
+        error: crate::store::space::SpaceError,
+    },
+}
+
+impl FetchError {
+    /// A store error while staging `image`, with the size limit and the free-space guard
+    /// reported as what they are.
+    pub(crate) fn staging(image: &str, limit: u64, error: StoreError) -> FetchError {
+        match error {
+            StoreError::Archive(aci::archive::ArchiveError::TooLarge { .. }) => {
+                FetchError::TooLarge {
+                    image: image.to_string(),
+                    what: "its uncompressed content",
+                    limit,
+                }
+            }
+            StoreError::Space(error) => FetchError::Space {
+                image: image.to_string(),
+                error,
+            },
+            error => FetchError::Store {
+                image: image.to_string(),
+                error,
+            },
+        }
+    }
 }
 
 fn scopes_text(scopes: &[Scope]) -> String {
@@ -221,6 +270,24 @@ impl Fetcher {
                 crate::oci::fetch(self, image, source).map_err(|e| FetchError::Oci(Box::new(e)))
             }
         }
+    }
+
+    /// Before a staged image is committed: rendering it must leave the store's filesystem
+    /// above its safety margin, or nothing is committed.
+    pub(crate) fn check_room(
+        &self,
+        image: &str,
+        staged: &crate::store::StagedImage<'_>,
+    ) -> Result<(), FetchError> {
+        if !self.render {
+            return Ok(());
+        }
+        crate::store::space::ensure_room(self.store.cas_dir(), staged.uncompressed_size()).map_err(
+            |error| FetchError::Space {
+                image: image.to_string(),
+                error,
+            },
+        )
     }
 
     /// A name: `new` and `never` take a stored image; `update` (or no stored image under `new`)

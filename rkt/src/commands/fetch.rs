@@ -23,6 +23,7 @@ pub fn run(ctx: &Ctx, args: &FetchArgs) -> anyhow::Result<ExitCode> {
     fetcher.signature = args.signature.clone();
     fetcher.auth = ctx.config.auth.clone();
     fetcher.trust_keys_from_https = ctx.trust_keys_from_https;
+    fetcher.max_uncompressed_size = ctx.max_image_size;
     fetcher.progress = crate::output::ProgressBar::for_terminal();
     for image in &args.images {
         let info = fetcher.fetch(image)?;

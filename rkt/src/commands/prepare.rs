@@ -41,6 +41,7 @@ pub(super) fn prepare_pod(ctx: &Ctx, parsed: &RunArgs) -> anyhow::Result<Prepare
     fetcher.render = true;
     fetcher.auth = ctx.config.auth.clone();
     fetcher.trust_keys_from_https = ctx.trust_keys_from_https;
+    fetcher.max_uncompressed_size = ctx.max_image_size;
     if !parsed.pod.quiet {
         fetcher.progress = crate::output::ProgressBar::for_terminal();
     }
@@ -92,6 +93,10 @@ pub(super) fn merged_global(g: &GlobalArgs, after: &GlobalFlags) -> GlobalArgs {
         trust_keys_from_https: after
             .trust_keys_from_https
             .unwrap_or(g.trust_keys_from_https),
+        max_image_size: after
+            .max_image_size
+            .clone()
+            .or_else(|| g.max_image_size.clone()),
     }
 }
 
@@ -121,6 +126,6 @@ pub(super) fn usage(cmd: &str) -> String {
          \x20 --stage1-from-dir FILE\n\
          {quiet}\
          Global flags (--debug, --dir, --insecure-options, --local-config, --system-config,\n\
-         --user-config, --trust-keys-from-https) are accepted anywhere.\n"
+         --user-config, --trust-keys-from-https, --max-image-size) are accepted anywhere.\n"
     )
 }

@@ -56,6 +56,7 @@ impl Fetcher {
             check_signer_scope(path, signer, staged.manifest())?;
         }
         self.check_dependencies(&path.display().to_string(), staged.manifest())?;
+        self.check_room(&path.display().to_string(), &staged)?;
         let origin = Origin {
             aci_url: Some(file_url(path)),
             sig_url: signed.map(|(_, sig)| file_url(&sig)),
@@ -91,12 +92,10 @@ impl Fetcher {
             )),
             None => Box::new(input),
         };
+        let limit = self.max_uncompressed_size;
         self.store
-            .stage_limited(input, Some(self.max_uncompressed_size))
-            .map_err(|error| FetchError::Store {
-                image: path.display().to_string(),
-                error,
-            })
+            .stage_limited(input, Some(limit))
+            .map_err(|error| FetchError::staging(&path.display().to_string(), limit, error))
     }
 
     /// Every direct dependency must already be in the store, resolved the way rendering
@@ -204,6 +203,11 @@ fn private_copy(fetcher: &Fetcher, file: &mut File, path: &Path) -> Result<File,
     let mut copy = anonymous_file(&tmp_dir).map_err(|error| FetchError::Io {
         path: tmp_dir.clone(),
         action: "create a private copy of the image in",
+        error,
+    })?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    crate::store::space::ensure_room(&tmp_dir, size).map_err(|error| FetchError::Space {
+        image: path.display().to_string(),
         error,
     })?;
     io::copy(file, &mut copy).map_err(io_err(path, "copy it into the store's temp dir"))?;

@@ -210,7 +210,14 @@ impl Fetcher {
         let limit = self.max_uncompressed_size;
         let progress = self.progress.clone();
         let downloaded = remote::download(&client, url, &tmp, limit, etag.as_deref(), progress)
-            .map_err(remote_err)?;
+            .map_err(|error| match error {
+                remote::RemoteError::TooLarge { .. } => FetchError::TooLarge {
+                    image: t.image.to_string(),
+                    what: "the download",
+                    limit,
+                },
+                error => remote_err(error),
+            })?;
         let dl = match downloaded {
             Downloaded::NotModified { validators } => {
                 let Some(mut info) = cached else {
@@ -286,13 +293,11 @@ impl Fetcher {
             }
         }
         let file = dl.file().map_err(io("rewind"))?;
+        let limit = self.max_uncompressed_size;
         let staged = self
             .store
-            .stage_limited(BufReader::new(file), Some(self.max_uncompressed_size))
-            .map_err(|error| FetchError::Store {
-                image: t.image.to_string(),
-                error,
-            })?;
+            .stage_limited(BufReader::new(file), Some(limit))
+            .map_err(|error| FetchError::staging(t.image, limit, error))?;
         if let Some(signer) = &any_signer
             && signer.covers(&staged.manifest().name).is_none()
         {
@@ -306,6 +311,7 @@ impl Fetcher {
         if let Some(app) = t.expected {
             check_matches(t.image, app, staged.manifest())?;
         }
+        self.check_room(t.image, &staged)?;
         let origin = Origin {
             aci_url: Some(t.endpoint.aci_url.clone()),
             sig_url: signature.map(|_| t.endpoint.asc_url.clone()),

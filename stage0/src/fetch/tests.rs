@@ -76,7 +76,15 @@ fn a_bomb_stops_at_the_limit_and_leaves_nothing() {
     let p = env.image("big.aci", "example.com/big", &[], 1 << 20);
     env.fetcher.max_uncompressed_size = 64 * 1024;
     let err = env.fetch(&p).unwrap_err();
-    assert!(matches!(err, FetchError::Store { .. }), "{err}");
+    assert!(
+        matches!(err, FetchError::TooLarge { limit: 65536, .. }),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("big.aci") && msg.contains("--max-image-size"),
+        "{msg}"
+    );
     assert!(env.fetcher.store.list().unwrap().is_empty());
     let tmp = env.fetcher.store.cas_dir().join("tmp");
     assert_eq!(std::fs::read_dir(tmp).unwrap().count(), 0);

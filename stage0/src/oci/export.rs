@@ -22,11 +22,7 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> OciErr
 /// Write the image `key` (an OCI image) as an uncompressed ACI to `out`.
 pub fn export(store: &Store, key: &str, out: &Path) -> Result<(), OciError> {
     let mut manifest = store.manifest(key)?;
-    let Some(stack) = super::layer_stack(
-        store,
-        &manifest,
-        crate::fetch::DEFAULT_MAX_UNCOMPRESSED_SIZE,
-    )?
+    let Some(stack) = super::layer_stack(store, &manifest, crate::fetch::STORED_IMAGE_LIMIT)?
     else {
         return Err(OciError::Config(format!("image {key} is not an OCI image")));
     };

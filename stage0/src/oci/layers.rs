@@ -11,6 +11,7 @@ use super::OciError;
 use super::unpack::{UnpackStats, unpack_layer};
 use crate::fsutil::{self, FileLock, LockMode};
 use crate::store::Store;
+use crate::store::space::{GuardedRead, GuardedWrite, SpaceGuard};
 
 const DIR_MODE: u32 = 0o750;
 const FILE_MODE: u32 = 0o640;
@@ -134,12 +135,13 @@ impl Layers {
         limit: u64,
         what: &str,
     ) -> Result<String, OciError> {
-        let mut out = fs::OpenOptions::new()
+        let file = fs::OpenOptions::new()
             .write(true)
             .truncate(true)
             .mode(FILE_MODE)
             .open(tmp)
             .map_err(io_err("writing", tmp))?;
+        let mut out = GuardedWrite::new(&file, SpaceGuard::new(tmp));
         let mut hasher = Sha256::new();
         let mut reader = input.take(limit.saturating_add(1));
         let mut buf = vec![0u8; 1 << 16];
@@ -164,9 +166,17 @@ impl Layers {
                 });
             }
             hasher.update(&buf[..n]);
-            out.write_all(&buf[..n]).map_err(io_err("writing", tmp))?;
+            if let Err(e) = out.write_all(&buf[..n]) {
+                return Err(match out.refused.take() {
+                    Some(error) => OciError::Space {
+                        what: what.to_string(),
+                        error,
+                    },
+                    None => io_err("writing", tmp)(e),
+                });
+            }
         }
-        out.sync_all().map_err(io_err("syncing", tmp))?;
+        file.sync_all().map_err(io_err("syncing", tmp))?;
         Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
     }
 
@@ -227,15 +237,33 @@ impl Layers {
         let file = File::open(&path).map_err(io_err("opening", &path))?;
         let stream = decompress(BufReader::new(file), digest)?;
         let mut hashing = HashingRead {
-            inner: stream.take(limit),
+            inner: Limited::new(GuardedRead::new(stream, SpaceGuard::new(rootfs)), limit),
             hasher: Sha256::new(),
         };
-        let stats = unpack_layer(&mut hashing, rootfs, lowers, digest)?;
-        // Hash what follows the tar's end marker too: the diff ID is of the whole stream.
-        io::copy(&mut hashing, &mut io::sink()).map_err(|e| OciError::Layer {
-            layer: digest.to_string(),
-            problem: e.to_string(),
-        })?;
+        let unpacked = unpack_layer(&mut hashing, rootfs, lowers, digest).and_then(|stats| {
+            // Hash what follows the tar's end marker too: the diff ID is of the whole stream.
+            io::copy(&mut hashing, &mut io::sink()).map_err(|e| OciError::Layer {
+                layer: digest.to_string(),
+                problem: e.to_string(),
+            })?;
+            Ok(stats)
+        });
+        // The limit or the free space, when they stopped the stream, are the real cause of
+        // whatever the tar parser made of it.
+        if hashing.inner.over() {
+            return Err(OciError::TooLarge {
+                what: format!("uncompressed layer {digest}"),
+                limit,
+            });
+        }
+        if let Some(error) = hashing.inner.inner.refused.take() {
+            return Err(OciError::Space {
+                what: format!("layer {digest}"),
+                error,
+            });
+        }
+        let mut stats = unpacked?;
+        stats.bytes = hashing.inner.count;
         let actual = format!("sha256:{}", hex::encode(hashing.hasher.finalize()));
         if actual != diff_id {
             return Err(OciError::DigestMismatch {
@@ -266,6 +294,42 @@ impl<R: Read> Read for HashingRead<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Counts an uncompressed stream and fails the read once it passes `limit`: a decompression
+/// bomb stops there instead of at the end of the disk.
+pub(crate) struct Limited<R> {
+    pub(crate) inner: R,
+    pub(crate) count: u64,
+    limit: u64,
+}
+
+impl<R> Limited<R> {
+    pub(crate) fn new(inner: R, limit: u64) -> Self {
+        Limited {
+            inner,
+            count: 0,
+            limit,
+        }
+    }
+
+    pub(crate) fn over(&self) -> bool {
+        self.count > self.limit
+    }
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.over() {
+            return Err(io::Error::other("over the image size limit"));
+        }
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        if self.over() {
+            return Err(io::Error::other("over the image size limit"));
+        }
         Ok(n)
     }
 }

@@ -11,9 +11,11 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 use sha2::{Digest, Sha256};
 
 use super::convert::{Naming, ac_identifier};
+use super::layers::Limited;
 use super::reference::{DockerRef, check_digest};
 use super::{BlobSource, LayerRef, OciError, Pulled};
 use crate::store::Store;
+use crate::store::space::{GuardedRead, SpaceGuard};
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Bound on manifests, indexes and configs read into memory.
@@ -53,7 +55,7 @@ fn src_err(what: &Path, problem: impl Into<String>) -> OciError {
 }
 
 /// Unpack the tar `file` into a fresh directory under the store's `cas/tmp/`.
-pub fn unpack_archive(store: &Store, file: &Path) -> Result<TmpDir, OciError> {
+pub fn unpack_archive(store: &Store, file: &Path, limit: u64) -> Result<TmpDir, OciError> {
     let tmp = TmpDir::new(store)?;
     let f = File::open(file).map_err(|e| src_err(file, format!("cannot open: {e}")))?;
     let opts = ExtractOptions {
@@ -64,7 +66,34 @@ pub fn unpack_archive(store: &Store, file: &Path) -> Result<TmpDir, OciError> {
     let mut ex = Extractor::new(tmp.path(), opts).map_err(|e| src_err(file, e.to_string()))?;
     let stream =
         super::layers::decompress(std::io::BufReader::new(f), &file.display().to_string())?;
-    let mut archive = tar::Archive::new(stream);
+    // Bounded and watched like a layer: a compressed archive can be a bomb too.
+    let guarded = GuardedRead::new(stream, SpaceGuard::new(tmp.path()));
+    let mut archive = tar::Archive::new(Limited::new(guarded, limit));
+    let result = extract_all(&mut archive, &mut ex, file);
+    let counted = archive.into_inner();
+    if counted.over() {
+        return Err(OciError::TooLarge {
+            what: format!("archive {}", file.display()),
+            limit,
+        });
+    }
+    let mut guarded = counted.inner;
+    if let Some(error) = guarded.refused.take() {
+        return Err(OciError::Space {
+            what: format!("archive {}", file.display()),
+            error,
+        });
+    }
+    result?;
+    ex.finish().map_err(|e| src_err(file, e.to_string()))?;
+    Ok(tmp)
+}
+
+fn extract_all(
+    archive: &mut tar::Archive<impl std::io::Read>,
+    ex: &mut Extractor,
+    file: &Path,
+) -> Result<(), OciError> {
     let entries = archive
         .entries()
         .map_err(|e| src_err(file, e.to_string()))?;
@@ -93,8 +122,7 @@ pub fn unpack_archive(store: &Store, file: &Path) -> Result<TmpDir, OciError> {
         ex.apply(&header, &mut entry)
             .map_err(|e| src_err(file, e.to_string()))?;
     }
-    ex.finish().map_err(|e| src_err(file, e.to_string()))?;
-    Ok(tmp)
+    Ok(())
 }
 
 fn read_limited(path: &Path) -> Result<Vec<u8>, OciError> {

@@ -74,6 +74,23 @@ pub enum OciError {
     },
     #[error("{what} is larger than the limit of {limit} bytes")]
     TooLarge { what: String, limit: u64 },
+    #[error(
+        "image {image}: {what} is larger than the image size limit of {} ({limit} bytes; a \
+         decompression bomb?); nothing was kept; if the image is genuine, raise the limit with \
+         --max-image-size (e.g. --max-image-size={})",
+        crate::store::space::human(*.limit),
+        crate::fetch::suggest_size(*.limit)
+    )]
+    ImageTooLarge {
+        image: String,
+        what: String,
+        limit: u64,
+    },
+    #[error("{what}: {error}")]
+    Space {
+        what: String,
+        error: crate::store::space::SpaceError,
+    },
     #[error("layer {layer}: {problem}")]
     Layer { layer: String, problem: String },
     #[error("image config: {0}")]
@@ -154,18 +171,32 @@ pub fn fetch(fetcher: &Fetcher, image: &str, source: OciSource) -> Result<ImageI
             import(fetcher, &mut src, pulled).map(|(i, _)| i)
         }
         OciSource::Archive { file, reference } => {
-            let tmp = local::unpack_archive(&fetcher.store, &file)?;
+            let tmp = local::unpack_archive(&fetcher.store, &file, fetcher.max_uncompressed_size)
+                .map_err(|e| archive_too_large(e, image, fetcher.max_uncompressed_size))?;
             let mut src = local::Layout::open(tmp.path(), reference.as_deref())?;
             let mut pulled = src.pull()?;
             pulled.origin = format!("oci-archive:{}", file.display());
             import(fetcher, &mut src, pulled).map(|(i, _)| i)
         }
         OciSource::DockerArchive { file } => {
-            let tmp = local::unpack_archive(&fetcher.store, &file)?;
+            let tmp = local::unpack_archive(&fetcher.store, &file, fetcher.max_uncompressed_size)
+                .map_err(|e| archive_too_large(e, image, fetcher.max_uncompressed_size))?;
             let mut src = local::DockerArchive::open(tmp.path(), &file)?;
             let pulled = src.pull()?;
             import(fetcher, &mut src, pulled).map(|(i, _)| i)
         }
+    }
+}
+
+/// A local archive that unpacks to more than the limit is the image being too large.
+fn archive_too_large(e: OciError, image: &str, limit: u64) -> OciError {
+    match e {
+        OciError::TooLarge { .. } => OciError::ImageTooLarge {
+            image: image.to_string(),
+            what: "the unpacked archive".into(),
+            limit,
+        },
+        e => e,
     }
 }
 
@@ -200,35 +231,23 @@ pub fn import(
     let config: ImageConfiguration = serde_json::from_slice(&pulled.config)
         .map_err(|e| OciError::Config(format!("{}: {e}", pulled.origin)))?;
     let layers = Layers::new(&fetcher.store)?;
-    let limit = fetcher.max_uncompressed_size;
     let mut stats = ImportStats::default();
-    let mut lowers: Vec<PathBuf> = Vec::new(); // top first
-    let mut recorded = Vec::new();
-    for layer in &pulled.layers {
-        reference::check_digest(&layer.diff_id).map_err(OciError::Config)?;
-        let known = layer
-            .digest
-            .clone()
-            .or_else(|| std::fs::read_to_string(layers.tree_dir(&layer.diff_id).join("blob")).ok());
-        let digest = match known {
-            Some(d) if layers.has_blob(&d) => d,
-            _ => {
-                let what = format!(
-                    "layer {}",
-                    layer.digest.as_deref().unwrap_or(&layer.locator)
-                );
-                let reader = src.open_layer(layer)?;
-                stats.blobs_fetched += 1;
-                layers.put_blob(layer.digest.as_deref(), reader, limit, &what)?
+    let mut added = Added::default();
+    let (lowers, recorded) =
+        match import_layers(fetcher, &layers, src, &pulled, &mut stats, &mut added) {
+            Ok(done) => done,
+            Err(e) => {
+                // What this fetch added (a bomb's blob, trees of the layers below it) is of no
+                // use without the image: remove it, so a failed fetch leaves the store as it was.
+                for diff_id in &added.trees {
+                    let _ = fetcher.store.remove_tree(&Layers::tree_id(diff_id));
+                }
+                for digest in &added.blobs {
+                    let _ = layers.remove_blob(digest);
+                }
+                return Err(e);
             }
         };
-        match layers.render(&layer.diff_id, &digest, &lowers, limit)? {
-            Some(_) => stats.layers_rendered += 1,
-            None => stats.layers_reused += 1,
-        }
-        lowers.insert(0, layers.rootfs(&layer.diff_id));
-        recorded.push((layer.diff_id.clone(), digest));
-    }
     tracing::info!(
         image = %pulled.origin,
         fetched = stats.blobs_fetched,
@@ -252,6 +271,76 @@ pub fn import(
     };
     let info = fetcher.store.import(&aci[..], origin)?;
     Ok((info, stats))
+}
+
+/// A layer as recorded in the image's manifest: (diff ID, blob digest).
+type LayerPair = (String, String);
+
+/// Blobs and layer trees an import added, to remove when it fails.
+#[derive(Default)]
+struct Added {
+    blobs: Vec<String>,
+    trees: Vec<String>,
+}
+
+/// Store and render the layers of `pulled`, bottom first; returns the rootfs dirs (top first)
+/// and the (diff ID, blob digest) pairs. The size limit holds for the whole image: what this
+/// fetch unpacks counts against it, layer after layer.
+fn import_layers(
+    fetcher: &Fetcher,
+    layers: &Layers,
+    src: &mut dyn BlobSource,
+    pulled: &Pulled,
+    stats: &mut ImportStats,
+    added: &mut Added,
+) -> Result<(Vec<PathBuf>, Vec<LayerPair>), OciError> {
+    let limit = fetcher.max_uncompressed_size;
+    let mut budget = limit;
+    let mut lowers: Vec<PathBuf> = Vec::new(); // top first
+    let mut recorded = Vec::new();
+    for layer in &pulled.layers {
+        reference::check_digest(&layer.diff_id).map_err(OciError::Config)?;
+        let name = layer.digest.as_deref().unwrap_or(&layer.locator);
+        let too_large = |e: OciError| match e {
+            OciError::TooLarge { .. } => OciError::ImageTooLarge {
+                image: pulled.origin.clone(),
+                what: format!("its uncompressed content (stopped at layer {name})"),
+                limit,
+            },
+            e => e,
+        };
+        let known = layer
+            .digest
+            .clone()
+            .or_else(|| std::fs::read_to_string(layers.tree_dir(&layer.diff_id).join("blob")).ok());
+        let digest = match known {
+            Some(d) if layers.has_blob(&d) => d,
+            _ => {
+                let reader = src.open_layer(layer)?;
+                stats.blobs_fetched += 1;
+                let what = format!("layer {name}");
+                let d = layers
+                    .put_blob(layer.digest.as_deref(), reader, limit, &what)
+                    .map_err(too_large)?;
+                added.blobs.push(d.clone());
+                d
+            }
+        };
+        match layers
+            .render(&layer.diff_id, &digest, &lowers, budget)
+            .map_err(too_large)?
+        {
+            Some(s) => {
+                budget = budget.saturating_sub(s.bytes);
+                stats.layers_rendered += 1;
+                added.trees.push(layer.diff_id.clone());
+            }
+            None => stats.layers_reused += 1,
+        }
+        lowers.insert(0, layers.rootfs(&layer.diff_id));
+        recorded.push((layer.diff_id.clone(), digest));
+    }
+    Ok((lowers, recorded))
 }
 
 /// The layers (diff ID, blob digest), bottom first, of a stored image; None for an ACI.

@@ -289,3 +289,39 @@ fn images_share_layers_and_name_them_in_the_manifest() {
     assert_eq!(prune_layers(&env.store).unwrap().len(), 1);
     assert_eq!(env.layers.blobs().unwrap().len(), 2);
 }
+
+#[test]
+fn the_size_limit_holds_for_the_whole_image_and_a_failed_import_leaves_nothing() {
+    let env = env();
+    let tmp = tempfile::tempdir().unwrap();
+    // Two layers of 40 KiB each: each fits a 64 KiB limit alone, not together.
+    let one = tar_of(&[E::File("one", &[1u8; 40 << 10])]);
+    let two = tar_of(&[E::File("two", &[2u8; 40 << 10])]);
+    layout(
+        &tmp.path().join("a"),
+        &[one.clone(), two],
+        serde_json::json!({"Cmd": ["/one"]}),
+    );
+    let mut f = fetcher(&env.store);
+    f.max_uncompressed_size = 64 << 10;
+    let mut a = local::Layout::open(&tmp.path().join("a"), Some("v1")).unwrap();
+    let pulled = a.pull().unwrap();
+    let err = import(&f, &mut a, pulled).unwrap_err();
+    assert!(
+        matches!(err, OciError::ImageTooLarge { limit: 65536, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--max-image-size"), "{err}");
+    assert!(env.layers.blobs().unwrap().is_empty(), "blobs left behind");
+    assert!(
+        !env.layers.is_rendered(&sha(&one)),
+        "first layer's tree kept"
+    );
+    assert!(env.store.list().unwrap().is_empty());
+    // Raised, the same image imports.
+    f.max_uncompressed_size = 1 << 20;
+    let mut a = local::Layout::open(&tmp.path().join("a"), Some("v1")).unwrap();
+    let pulled = a.pull().unwrap();
+    import(&f, &mut a, pulled).unwrap();
+    assert_eq!(env.layers.blobs().unwrap().len(), 2);
+}

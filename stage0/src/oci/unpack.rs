@@ -36,6 +36,8 @@ pub struct UnpackStats {
     pub whiteouts: u64,
     pub opaque_dirs: u64,
     pub copied_links: u64,
+    /// Bytes of the uncompressed layer stream.
+    pub bytes: u64,
 }
 
 struct State {

@@ -170,7 +170,20 @@ pub fn download(
         });
     }
     let secs = client.read_timeout.as_secs();
-    let size = match copy_body(resp, file, (start, expected, limit, secs), progress) {
+    // The download lands in the store's filesystem: stop before it runs low.
+    let mut space = crate::store::space::SpaceGuard::new(&dir);
+    let room = crate::store::space::ensure_room(&dir, expected.unwrap_or(0).saturating_sub(start));
+    if let Err(e) = room {
+        discard(&part_path, &meta_path);
+        return Err(no_space(url, e));
+    }
+    let size = match copy_body(
+        resp,
+        file,
+        (start, expected, limit, secs),
+        progress,
+        &mut space,
+    ) {
         Ok(n) => n,
         Err(e) => {
             if matches!(e, RemoteError::TooLarge { .. } | RemoteError::Io { .. }) {
@@ -194,6 +207,7 @@ fn copy_body(
     mut file: &File,
     (start, expected, limit, read_timeout_secs): (u64, Option<u64>, u64, u64),
     progress: Option<Arc<dyn Progress>>,
+    space: &mut crate::store::space::SpaceGuard,
 ) -> Result<u64, RemoteError> {
     let url = resp.url.clone();
     file.seek(SeekFrom::Start(start))
@@ -215,6 +229,12 @@ fn copy_body(
         got += n as u64;
         if got > limit {
             break Err(io::Error::other("too large"));
+        }
+        if let Err(e) = space.charge(n as u64) {
+            if let Some(p) = &progress {
+                p.finish();
+            }
+            return Err(no_space(&url, e));
         }
         if let Err(error) = file.write_all(&buf[..n]) {
             if let Some(p) = &progress {
@@ -351,6 +371,15 @@ fn read_meta(path: &Path) -> Option<PartMeta> {
 fn discard(part: &Path, meta: &Path) {
     let _ = fs::remove_file(part);
     let _ = fs::remove_file(meta);
+}
+
+/// The free-space guard's refusal, as the write error it stands for (the part is discarded).
+fn no_space(url: &str, e: crate::store::space::SpaceError) -> RemoteError {
+    RemoteError::Io {
+        path: PathBuf::from(url),
+        action: "write the download of",
+        error: io::Error::new(io::ErrorKind::StorageFull, e.to_string()),
+    }
 }
 
 fn io_err(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> RemoteError {

@@ -74,6 +74,7 @@ pub struct GlobalFlags {
     pub system_config: Option<PathBuf>,
     pub user_config: Option<PathBuf>,
     pub trust_keys_from_https: Option<bool>,
+    pub max_image_size: Option<String>,
 }
 
 /// The one stage1 flag given.
@@ -289,6 +290,7 @@ impl State {
             "trust-keys-from-https" => g.trust_keys_from_https = Some(parse_bool(&flag, v)?),
             "dir" => g.dir = Some(val()?.into()),
             "insecure-options" => g.insecure_options = Some(val()?),
+            "max-image-size" => g.max_image_size = Some(val()?),
             "local-config" => g.local_config = Some(val()?.into()),
             "system-config" => g.system_config = Some(val()?.into()),
             "user-config" => g.user_config = Some(val()?.into()),

@@ -293,12 +293,8 @@ fn oci_layers(
         image: info.name.clone(),
         error,
     })?;
-    let stack = crate::oci::layer_stack(
-        store,
-        &manifest,
-        crate::fetch::DEFAULT_MAX_UNCOMPRESSED_SIZE,
-    )
-    .map_err(|e| problem(e.to_string()))?;
+    let stack = crate::oci::layer_stack(store, &manifest, crate::fetch::STORED_IMAGE_LIMIT)
+        .map_err(|e| problem(e.to_string()))?;
     if stack.is_some() && !overlay {
         return Err(problem(
             "OCI and Docker images run on overlayfs layers; --no-overlay (or a kernel without \

@@ -11,6 +11,7 @@ use aci::manifest::ImageManifest;
 use aci::types::ImageId;
 
 use super::info::now_nanos;
+use super::space::{GuardedWrite, SpaceGuard};
 
 /// How precisely [`Store::touch`] records the last use of an image.
 pub const TOUCH_PRECISION: std::time::Duration = std::time::Duration::from_secs(60);
@@ -80,16 +81,24 @@ impl Store {
             manifest: None,
             size: 0,
         };
-        let tee = TeeReader::new(input, staged.tmp.file());
-        let reader = BufReader::with_capacity(IMPORT_BUF, tee);
+        // Only the compressed bytes are written here; the free-space guard keeps an oversized
+        // download from filling the store's filesystem while it streams in.
+        let copy = GuardedWrite::new(staged.tmp.file(), SpaceGuard::new(&self.tmp_dir()));
+        let mut tee = TeeReader::new(input, copy);
         let opts = ReadOptions {
             want_entries: false,
             max_uncompressed_size,
             ..ReadOptions::default()
         };
-        let info: ArchiveInfo = read_archive(reader, &opts, |_, _| {
-            Ok::<(), aci::archive::ArchiveError>(())
-        })?;
+        let read = read_archive(
+            BufReader::with_capacity(IMPORT_BUF, &mut tee),
+            &opts,
+            |_, _| Ok::<(), aci::archive::ArchiveError>(()),
+        );
+        if let Some(refused) = tee.into_parts().1.refused {
+            return Err(refused.into());
+        }
+        let info: ArchiveInfo = read?;
         staged.manifest = Some(ImageManifest::from_slice(&info.manifest)?);
         staged.archive = Some(info);
         let file = staged.tmp.file();
@@ -382,6 +391,14 @@ impl StagedImage<'_> {
             .as_ref()
             .expect("a staged image always has archive info")
             .image_id
+    }
+
+    /// Bytes of the image's uncompressed tar: about what rendering it writes.
+    pub fn uncompressed_size(&self) -> u64 {
+        self.archive
+            .as_ref()
+            .map(|a| a.uncompressed_size)
+            .unwrap_or(0)
     }
 
     /// Move the image into the store under its key (or find it already there) and record it.

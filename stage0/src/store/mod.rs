@@ -18,6 +18,7 @@
 
 mod blob;
 pub mod info;
+pub mod space;
 pub mod tree;
 
 use std::fs;
@@ -56,6 +57,8 @@ pub enum StoreError {
     },
     #[error("rendering image {key}: {message}")]
     Render { key: String, message: String },
+    #[error("{0}")]
+    Space(#[from] space::SpaceError),
 }
 
 impl StoreError {

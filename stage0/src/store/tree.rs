@@ -18,6 +18,7 @@ use aci::manifest::ImageManifest;
 use aci::render::{ImageDeps, Layer, RenderError, render, render_plan};
 use sha2::{Digest, Sha512};
 
+use super::space::{SpaceError, SpaceGuard};
 use super::{DIR_MODE, FILE_MODE, ImageInfo, Store, StoreError};
 use crate::fsutil::{self, FileLock, LockMode};
 
@@ -146,7 +147,12 @@ impl Store {
         }
         let rootfs = dir.join("rootfs");
         fsutil::create_dir_all(&rootfs, DIR_MODE).map_err(StoreError::io("creating", &rootfs))?;
-        self.render_layers(key, &order, &rootfs)?;
+        // A half-written tree (out of space, a bad entry) goes at once rather than at the next
+        // `Store::open`: it may be most of the free space.
+        if let Err(e) = self.render_layers(key, &order, &rootfs) {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e);
+        }
         let files = listing(&rootfs).map_err(StoreError::io("hashing", &rootfs))?;
         let hash = format!("sha512-{}", hex::encode(Sha512::digest(files.as_bytes())));
         for (name, body) in [
@@ -185,6 +191,7 @@ impl Store {
                 let key = info.key.clone();
                 let name = format!("{} ({})", info.name, info.key);
                 let walk_name = name.clone();
+                let mut space = SpaceGuard::new(rootfs);
                 Layer {
                     name,
                     whitelists: whitelists.clone(),
@@ -202,11 +209,13 @@ impl Store {
                         };
                         let reader = BufReader::with_capacity(256 * 1024, blob);
                         read_archive(reader, &opts, |h, data| {
+                            space.charge(h.size).map_err(SinkError::Space)?;
                             sink(h, data).map_err(SinkError::Render)
                         })
                         .map_err(|e| match e {
                             SinkError::Render(r) => r,
                             SinkError::Archive(a) => walk_err(a.into()),
+                            SinkError::Space(s) => walk_err(s.into()),
                         })?;
                         Ok(())
                     }),
@@ -270,10 +279,12 @@ impl Store {
     }
 }
 
-/// The two ways streaming a layer into the renderer fails: reading the archive, or writing.
+/// The ways streaming a layer into the renderer fails: reading the archive, writing, or the
+/// store's filesystem running low.
 enum SinkError {
     Archive(aci::archive::ArchiveError),
     Render(RenderError),
+    Space(SpaceError),
 }
 
 impl From<aci::archive::ArchiveError> for SinkError {
