@@ -153,6 +153,12 @@ pub struct RunPreparedArgs {
     /// IPC namespace: auto, private or parent
     #[arg(long, value_name = "MODE", value_parser = ["auto", "private", "parent"])]
     pub ipc: Option<String>,
+    /// Run the pod in its own user namespace (a fresh 65536-id range)
+    #[arg(long)]
+    pub private_users: bool,
+    /// The pod's limit on tasks (pids.max): a positive number, or max [default: 4096]
+    #[arg(long, value_name = "N|max")]
+    pub pids_limit: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -65,10 +65,7 @@ fn assert_refused(env: &TestEnv, (run, rss): &(Run, u64), needles: &[&str]) {
     for n in needles {
         assert!(err.contains(n), "message lacks {n:?}: {err}");
     }
-    assert!(
-        *rss < MAX_RSS_KIB,
-        "rkt's max RSS {rss} KiB is not bounded"
-    );
+    assert!(*rss < MAX_RSS_KIB, "rkt's max RSS {rss} KiB is not bounded");
     eprintln!("max RSS {rss} KiB; {}", err.lines().next().unwrap_or(""));
     let cas = env.data_dir().join("cas");
     assert_eq!(env.blobs(), Vec::<String>::new(), "no image kept");
@@ -96,7 +93,11 @@ fn an_aci_bomb_file_stops_at_the_limit_and_a_good_image_still_fetches() {
         path.as_str(),
     ];
     let out = timed_rkt(&env, None, &args);
-    assert_refused(&env, &out, &[&path, "64 MiB", "--max-image-size", "nothing was kept"]);
+    assert_refused(
+        &env,
+        &out,
+        &[&path, "64 MiB", "--max-image-size", "nothing was kept"],
+    );
     // `prepare` (and so `run`) takes the flag after the verb too, and refuses the same way.
     let args = [
         "prepare",
@@ -135,21 +136,28 @@ fn an_aci_bomb_over_https_stops_at_the_limit_and_leaves_no_download() {
         std::fs::read(&bomb).expect("the bomb"),
     );
     let url = "https://example.com/bomb.aci";
-    let args = ["fetch", "--insecure-options=image", "--max-image-size=64Mi", url];
+    let args = [
+        "fetch",
+        "--insecure-options=image",
+        "--max-image-size=64Mi",
+        url,
+    ];
     let out = timed_rkt(&env, Some((&ns, &ca)), &args);
     assert_refused(&env, &out, &[url, "64 MiB", "--max-image-size"]);
     // A limit below the compressed size stops the download itself.
-    let args = ["fetch", "--insecure-options=image", "--max-image-size=1Mi", url];
+    let args = [
+        "fetch",
+        "--insecure-options=image",
+        "--max-image-size=1Mi",
+        url,
+    ];
     let out = timed_rkt(&env, Some((&ns, &ca)), &args);
     assert_refused(&env, &out, &["the download is larger", "1 MiB"]);
     // A good image from the same server still fetches.
     let good = Image::new("example.com/good");
     let file = env.work().join("good.aci");
     let built = good.write(&file);
-    site.put(
-        "example.com/good.aci",
-        std::fs::read(&file).expect("image"),
-    );
+    site.put("example.com/good.aci", std::fs::read(&file).expect("image"));
     let args = [
         "fetch",
         "--insecure-options=image",
@@ -210,7 +218,13 @@ struct Tmpfs(PathBuf);
 impl Tmpfs {
     fn mount(dir: &Path, size: &str) -> Tmpfs {
         let st = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "rkt-bomb-test"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "rkt-bomb-test",
+            ])
             .arg(dir)
             .status()
             .expect("mount");
@@ -255,7 +269,10 @@ fn bad_sizes_are_refused_with_the_reason() {
             "unknown unit \"Q\"",
         ),
         (vec!["fetch", "--max-image-size=0", "x.aci"], "0 bytes"),
-        (vec!["fetch", "--max-image-size=1.5G", "x.aci"], "Ki, Mi, Gi"),
+        (
+            vec!["fetch", "--max-image-size=1.5G", "x.aci"],
+            "Ki, Mi, Gi",
+        ),
         (
             vec!["prepare", "--max-image-size=lots", "x.aci"],
             "invalid size \"lots\"",

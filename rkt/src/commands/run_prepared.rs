@@ -1,4 +1,6 @@
-//! `rkt run-prepared UUID`: lock a prepared pod, move it to `run` and exec stage1.
+//! `rkt run-prepared UUID`: lock a prepared pod, move it to `run` and exec stage1 with the pod
+//! flags given here (rkt's run-prepared set, plus `--private-users` and `--pids-limit` as
+//! `rkt run` has them).
 
 use std::process::ExitCode;
 
@@ -14,6 +16,12 @@ pub fn run(ctx: &Ctx, global: &GlobalArgs, args: &RunPreparedArgs) -> anyhow::Re
         anyhow::bail!(
             "conflicting flags: --mds-register and --net=none: the metadata service needs a network"
         );
+    }
+    if let Some(limit) = &args.pids_limit
+        && limit != "max"
+        && !limit.parse::<u64>().is_ok_and(|n| n > 0)
+    {
+        anyhow::bail!("invalid --pids-limit {limit:?}: use a positive number of tasks, or max");
     }
     let pods = Pods::new(&ctx.data_dir)?;
     let mut pod = Pod::open(&pods, &args.uuid)?;
@@ -57,7 +65,9 @@ pub fn run(ctx: &Ctx, global: &GlobalArgs, args: &RunPreparedArgs) -> anyhow::Re
         insecure: ctx.insecure,
         mds_token,
         mds_port,
-        ..StageOneFlags::default()
+        // As for `rkt run`: a fresh id range per run, since a prepared pod keeps none.
+        private_users: args.private_users.then(stage0::run::random_uid_range),
+        pids_limit: args.pids_limit.clone(),
     };
     Err(exec_stage1(&pod, &flags).into())
 }

@@ -57,7 +57,8 @@ pub fn write_bomb(out: &Path, head: &[u8], big: &str, size: u64) -> u64 {
     for _ in 0..size / CHUNK {
         f.write_all(&zeros).expect("writing the bomb");
     }
-    f.write_all(&member(&[0u8; 1024])).expect("writing the bomb");
+    f.write_all(&member(&[0u8; 1024]))
+        .expect("writing the bomb");
     f.flush().expect("writing the bomb");
     drop(f);
     std::fs::metadata(out).expect("the bomb").len()

@@ -329,7 +329,7 @@ impl State {
                 if on && self.cmd == Command::Prepare {
                     return Err(ArgsError::Unsupported {
                         flag,
-                        why: "give --private-users to `rkt run` (prepared pods do not keep it)",
+                        why: "give --private-users to `rkt run`, or to `rkt run-prepared` (prepared pods do not keep it)",
                     });
                 }
                 pod.private_users = on;

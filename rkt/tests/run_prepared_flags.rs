@@ -1,0 +1,126 @@
+//! `rkt run-prepared --private-users --pids-limit=N`: the pod flags `rkt run` has, handed to
+//! stage1 the same way (argv `--private-users=<shift>:<count>`, env `RKT_STAGE1_PIDS_LIMIT`).
+//! Runs the real `rkt` as root with a STUB stage1 that records what it was given.
+
+mod run_support;
+mod support;
+
+use run_support::{Record, app_image, write_aci};
+use support::TestEnv;
+
+/// A stage1 whose `run` entrypoint records its arguments and the pids limit it was handed.
+fn recording_stage1(env: &TestEnv) -> (String, std::path::PathBuf) {
+    let record = env.work().join("record");
+    let script = format!(
+        "#!/bin/sh\n{{\n  for a in \"$@\"; do echo \"arg=$a\"; done\n  \
+         echo \"pids=${{RKT_STAGE1_PIDS_LIMIT-unset}}\"\n}} > '{}'\nexit 0\n",
+        record.display()
+    );
+    let (os, arch) = aci::discovery::host_os_arch();
+    let manifest = serde_json::json!({
+        "acKind": "ImageManifest", "acVersion": "0.8.11",
+        "name": "example.com/recording-stage1",
+        "labels": [{"name": "os", "value": os}, {"name": "arch", "value": arch}],
+        "annotations": [
+            {"name": "coreos.com/rkt/stage1/run", "value": "/usr/lib/rkt/stage1/init"},
+            {"name": "coreos.com/rkt/stage1/interface-version", "value": "6"}
+        ]
+    });
+    let aci = env.work().join("stage1.aci");
+    write_aci(
+        &aci,
+        &manifest,
+        &[
+            "usr",
+            "usr/lib",
+            "usr/lib/rkt",
+            "usr/lib/rkt/stage1",
+            "opt",
+            "opt/stage2",
+        ],
+        &[("usr/lib/rkt/stage1/init", 0o755, script.into_bytes())],
+    );
+    (format!("--stage1-path={}", aci.display()), record)
+}
+
+fn prepare(env: &TestEnv, stage1: &str) -> String {
+    let app = app_image(&env.work(), "hello").display().to_string();
+    let out = env.rkt(&[
+        "prepare",
+        "--quiet",
+        "--insecure-options=image",
+        stage1,
+        &app,
+    ]);
+    out.ok().trim().to_string()
+}
+
+#[test]
+fn private_users_and_pids_limit_reach_stage1() {
+    let env = TestEnv::new();
+    let (stage1, record) = recording_stage1(&env);
+    let uuid = prepare(&env, &stage1);
+    let out = env.rkt(&[
+        "run-prepared",
+        "--net=host",
+        "--private-users",
+        "--pids-limit=123",
+        &uuid,
+    ]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    let rec = Record::read(&record);
+    assert_eq!(rec.get("pids"), "123");
+    let users: Vec<&String> = rec
+        .args
+        .iter()
+        .filter(|a| a.starts_with("--private-users="))
+        .collect();
+    assert_eq!(users.len(), 1, "{rec:#?}");
+    let (shift, count) = users[0]["--private-users=".len()..]
+        .split_once(':')
+        .expect("shift:count");
+    let (shift, count): (u32, u32) = (shift.parse().unwrap(), count.parse().unwrap());
+    assert_eq!(count, 65536);
+    assert!(
+        shift >= 1 << 20 && shift < 1 << 31 && shift % 65536 == 0,
+        "a fresh range above host ids: {shift}"
+    );
+    assert_eq!(rec.args.last(), Some(&uuid));
+
+    // Without them: no user namespace, and stage1's own default pids limit.
+    let uuid = prepare(&env, &stage1);
+    env.rkt(&["run-prepared", "--net=host", "--pids-limit=max", &uuid])
+        .ok();
+    let rec = Record::read(&record);
+    assert_eq!(rec.get("pids"), "max");
+    let uuid = prepare(&env, &stage1);
+    env.rkt(&["run-prepared", "--net=host", &uuid]).ok();
+    let rec = Record::read(&record);
+    assert_eq!(rec.get("pids"), "unset");
+    assert!(
+        !rec.args.iter().any(|a| a.starts_with("--private-users")),
+        "{rec:#?}"
+    );
+}
+
+#[test]
+fn a_bad_pids_limit_is_refused_before_the_pod_moves() {
+    let env = TestEnv::new();
+    let (stage1, record) = recording_stage1(&env);
+    let uuid = prepare(&env, &stage1);
+    for bad in ["0", "-1", "lots"] {
+        let flag = format!("--pids-limit={bad}");
+        let err = env
+            .rkt(&["run-prepared", "--net=host", &flag, &uuid])
+            .failed()
+            .to_string();
+        assert!(
+            err.contains("--pids-limit") && err.contains("positive number"),
+            "{bad}: {err}"
+        );
+    }
+    assert!(!record.exists(), "stage1 must not have run");
+    // Still prepared: a good run-prepared takes it.
+    env.rkt(&["run-prepared", "--net=host", &uuid]).ok();
+    assert!(record.exists());
+}
