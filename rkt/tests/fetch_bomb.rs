@@ -57,6 +57,28 @@ fn timed_rkt(env: &TestEnv, net: Option<(&NetNs, &Ca)>, args: &[&str]) -> (Run, 
     (run, rss)
 }
 
+/// `fetch --insecure-options=image [--max-image-size=LIMIT] IMAGE`.
+fn fetch_args<'a>(limit: Option<&'a str>, image: &'a str) -> Vec<String> {
+    let mut args = vec!["fetch".to_string(), "--insecure-options=image".to_string()];
+    if let Some(l) = limit {
+        args.push(format!("--max-image-size={l}"));
+    }
+    args.push(image.to_string());
+    args
+}
+
+/// [`timed_rkt`] of [`fetch_args`].
+fn timed_fetch(
+    env: &TestEnv,
+    net: Option<(&NetNs, &Ca)>,
+    limit: Option<&str>,
+    image: &str,
+) -> (Run, u64) {
+    let args = fetch_args(limit, image);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    timed_rkt(env, net, &args)
+}
+
 /// A refusal: rkt's failure code, the message naming what it must, bounded memory, and a store
 /// with nothing in it (no image, no blob, no tree, no layer, nothing in `cas/tmp`).
 #[track_caller]
@@ -86,13 +108,7 @@ fn an_aci_bomb_file_stops_at_the_limit_and_a_good_image_still_fetches() {
     eprintln!("4 GiB of zeros in a {packed}-byte ACI");
     assert!(packed < 8 * MIB, "the bomb is small on disk");
     let path = bomb.display().to_string();
-    let args = [
-        "fetch",
-        "--insecure-options=image",
-        "--max-image-size=64Mi",
-        path.as_str(),
-    ];
-    let out = timed_rkt(&env, None, &args);
+    let out = timed_fetch(&env, None, Some("64Mi"), path.as_str());
     assert_refused(
         &env,
         &out,
@@ -111,12 +127,7 @@ fn an_aci_bomb_file_stops_at_the_limit_and_a_good_image_still_fetches() {
         .file("data", &[7u8; 1 << 20])
         .write(&env.work().join("good.aci"));
     let good_path = good.path.display().to_string();
-    let out = env.rkt(&[
-        "fetch",
-        "--insecure-options=image",
-        "--max-image-size=64Mi",
-        &good_path,
-    ]);
+    let (out, _) = timed_fetch(&env, None, Some("64Mi"), &good_path);
     assert_eq!(out.ok().trim(), good.short_id());
     assert_eq!(env.blobs(), vec![good.key()]);
 }
@@ -136,35 +147,18 @@ fn an_aci_bomb_over_https_stops_at_the_limit_and_leaves_no_download() {
         std::fs::read(&bomb).expect("the bomb"),
     );
     let url = "https://example.com/bomb.aci";
-    let args = [
-        "fetch",
-        "--insecure-options=image",
-        "--max-image-size=64Mi",
-        url,
-    ];
-    let out = timed_rkt(&env, Some((&ns, &ca)), &args);
+    let net = Some((&ns, &ca));
+    let out = timed_fetch(&env, net, Some("64Mi"), url);
     assert_refused(&env, &out, &[url, "64 MiB", "--max-image-size"]);
     // A limit below the compressed size stops the download itself.
-    let args = [
-        "fetch",
-        "--insecure-options=image",
-        "--max-image-size=1Mi",
-        url,
-    ];
-    let out = timed_rkt(&env, Some((&ns, &ca)), &args);
+    let out = timed_fetch(&env, net, Some("1Mi"), url);
     assert_refused(&env, &out, &["the download is larger", "1 MiB"]);
     // A good image from the same server still fetches.
     let good = Image::new("example.com/good");
     let file = env.work().join("good.aci");
     let built = good.write(&file);
     site.put("example.com/good.aci", std::fs::read(&file).expect("image"));
-    let args = [
-        "fetch",
-        "--insecure-options=image",
-        "--max-image-size=64Mi",
-        "https://example.com/good.aci",
-    ];
-    let (run, _) = timed_rkt(&env, Some((&ns, &ca)), &args);
+    let (run, _) = timed_fetch(&env, net, Some("64Mi"), "https://example.com/good.aci");
     assert_eq!(run.ok().trim(), built.short_id());
 }
 
@@ -174,13 +168,7 @@ fn an_oci_layer_bomb_and_a_compressed_docker_archive_bomb_are_refused() {
     let layout = env.work().join("layout");
     bomb_support::write_oci_bomb(&layout, GIB);
     let image = format!("oci:{}:v1", layout.display());
-    let args = [
-        "fetch",
-        "--insecure-options=image",
-        "--max-image-size=64Mi",
-        image.as_str(),
-    ];
-    let out = timed_rkt(&env, None, &args);
+    let out = timed_fetch(&env, None, Some("64Mi"), image.as_str());
     assert_refused(
         &env,
         &out,
@@ -190,25 +178,13 @@ fn an_oci_layer_bomb_and_a_compressed_docker_archive_bomb_are_refused() {
     let archive = env.work().join("save.tar.gz");
     write_bomb(&archive, &[], "zeros", 4 * GIB);
     let image = format!("docker-archive:{}", archive.display());
-    let args = [
-        "fetch",
-        "--insecure-options=image",
-        "--max-image-size=64Mi",
-        image.as_str(),
-    ];
-    let out = timed_rkt(&env, None, &args);
+    let out = timed_fetch(&env, None, Some("64Mi"), image.as_str());
     assert_refused(&env, &out, &["the unpacked archive", "64 MiB"]);
     // A layer under the limit fetches (16 MiB of zeros, rendered).
     let small = env.work().join("small");
     bomb_support::write_oci_bomb(&small, 16 * MIB);
     let image = format!("oci:{}:v1", small.display());
-    let out = env.rkt(&[
-        "fetch",
-        "--insecure-options=image",
-        "--max-image-size=64Mi",
-        &image,
-    ]);
-    out.ok();
+    timed_fetch(&env, None, Some("64Mi"), &image).0.ok();
     assert_eq!(files_below(&env.data_dir().join("cas/layers")).len(), 1);
 }
 
@@ -247,8 +223,7 @@ fn the_free_space_guard_refuses_an_image_the_filesystem_cannot_hold() {
     let big = env.work().join("big.aci");
     write_aci_bomb(&big, "example.com/big", 48 * MIB);
     let path = big.display().to_string();
-    let args = ["fetch", "--insecure-options=image", path.as_str()];
-    let out = timed_rkt(&env, None, &args);
+    let out = timed_fetch(&env, None, None, &path);
     assert_refused(
         &env,
         &out,
@@ -256,7 +231,7 @@ fn the_free_space_guard_refuses_an_image_the_filesystem_cannot_hold() {
     );
     let good = Image::new("example.com/good").write(&env.work().join("good.aci"));
     let good_path = good.path.display().to_string();
-    let out = env.rkt(&["fetch", "--insecure-options=image", &good_path]);
+    let (out, _) = timed_fetch(&env, None, None, &good_path);
     assert_eq!(out.ok().trim(), good.short_id());
 }
 

@@ -1,45 +1,18 @@
 //! `rkt run-prepared --private-users --pids-limit=N`: the pod flags `rkt run` has, handed to
 //! stage1 the same way (argv `--private-users=<shift>:<count>`, env `RKT_STAGE1_PIDS_LIMIT`).
-//! Runs the real `rkt` as root with a STUB stage1 that records what it was given.
+//! Runs the real `rkt` as root with the STUB stage1 of `run_support`, which records what it
+//! was given.
 
 mod run_support;
 mod support;
 
-use run_support::{Record, app_image, write_aci};
+use run_support::{Record, app_image, stub_stage1};
 use support::TestEnv;
 
-/// A stage1 whose `run` entrypoint records its arguments and the pids limit it was handed.
+/// The stub stage1 (it records its arguments and the pids limit it was handed) as a flag.
 fn recording_stage1(env: &TestEnv) -> (String, std::path::PathBuf) {
     let record = env.work().join("record");
-    let script = format!(
-        "#!/bin/sh\n{{\n  for a in \"$@\"; do echo \"arg=$a\"; done\n  \
-         echo \"pids=${{RKT_STAGE1_PIDS_LIMIT-unset}}\"\n}} > '{}'\nexit 0\n",
-        record.display()
-    );
-    let (os, arch) = aci::discovery::host_os_arch();
-    let manifest = serde_json::json!({
-        "acKind": "ImageManifest", "acVersion": "0.8.11",
-        "name": "example.com/recording-stage1",
-        "labels": [{"name": "os", "value": os}, {"name": "arch", "value": arch}],
-        "annotations": [
-            {"name": "coreos.com/rkt/stage1/run", "value": "/usr/lib/rkt/stage1/init"},
-            {"name": "coreos.com/rkt/stage1/interface-version", "value": "6"}
-        ]
-    });
-    let aci = env.work().join("stage1.aci");
-    write_aci(
-        &aci,
-        &manifest,
-        &[
-            "usr",
-            "usr/lib",
-            "usr/lib/rkt",
-            "usr/lib/rkt/stage1",
-            "opt",
-            "opt/stage2",
-        ],
-        &[("usr/lib/rkt/stage1/init", 0o755, script.into_bytes())],
-    );
+    let aci = stub_stage1(&env.work(), &record, 0);
     (format!("--stage1-path={}", aci.display()), record)
 }
 

@@ -66,6 +66,7 @@ rec='{rec}'
   for a in "$@"; do echo "arg=$a"; done
   echo "cwd=$(pwd -P)"
   echo "lockfd=$RKT_LOCK_FD"
+  echo "pids=${{RKT_STAGE1_PIDS_LIMIT-unset}}"
   echo "lockpath=$(readlink /proc/self/fd/$RKT_LOCK_FD)"
   if flock -n -x . true; then echo "locked=no"; else echo "locked=yes"; fi
 }} > "$rec"
