@@ -145,3 +145,25 @@ fn verify_reports_every_kind_of_change() {
         assert!(found.contains(&item), "{item:?} not in {found:?}");
     }
 }
+
+#[test]
+fn a_render_that_fails_partway_leaves_no_tree() {
+    let (dir, store, base_id) = store_with_base();
+    let key = base_id.key().as_str().to_string();
+    // Cut the stored (gzip) blob short: rendering starts, then the stream ends early.
+    let blob = store.blob_path(&key);
+    let len = fs::metadata(&blob).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&blob)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    assert!(store.render_tree(&key).is_err());
+    let trees = dir.path().join("cas/tree");
+    assert_eq!(
+        fs::read_dir(&trees).unwrap().count(),
+        0,
+        "the half-written tree is removed at once"
+    );
+}
