@@ -160,6 +160,12 @@ fn an_aci_bomb_over_https_stops_at_the_limit_and_leaves_no_download() {
     site.put("example.com/good.aci", std::fs::read(&file).expect("image"));
     let (run, _) = timed_fetch(&env, net, Some("64Mi"), "https://example.com/good.aci");
     assert_eq!(run.ok().trim(), built.short_id());
+    // A download the store's filesystem cannot hold stops before it is written.
+    let small = TestEnv::new();
+    let _tmpfs = Tmpfs::mount(&small.data_dir(), "32m");
+    site.put("example.com/big.aci", vec![0u8; 40 << 20]);
+    let out = timed_fetch(&small, net, None, "https://example.com/big.aci");
+    assert_refused(&small, &out, &["big.aci", "not enough free space"]);
 }
 
 #[test]

@@ -55,7 +55,7 @@ fn private_users_and_pids_limit_reach_stage1() {
     let (shift, count): (u32, u32) = (shift.parse().unwrap(), count.parse().unwrap());
     assert_eq!(count, 65536);
     assert!(
-        shift >= 1 << 20 && shift < 1 << 31 && shift % 65536 == 0,
+        (1 << 20..1 << 31).contains(&shift) && shift.is_multiple_of(65536),
         "a fresh range above host ids: {shift}"
     );
     assert_eq!(rec.args.last(), Some(&uuid));

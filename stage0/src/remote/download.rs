@@ -377,7 +377,7 @@ fn discard(part: &Path, meta: &Path) {
 fn no_space(url: &str, e: crate::store::space::SpaceError) -> RemoteError {
     RemoteError::Io {
         path: PathBuf::from(url),
-        action: "write the download of",
+        action: "store the download",
         error: io::Error::new(io::ErrorKind::StorageFull, e.to_string()),
     }
 }
