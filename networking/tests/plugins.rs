@@ -149,8 +149,18 @@ fn link_exists(name: &str) -> bool {
     sh(&["ip", "link", "show", name]).0
 }
 
+/// The container's masquerade chain in our nf_tables table (where the plugin puts it when the
+/// kernel has nf_tables, as here), or in the iptables nat table.
 fn chain_exists(chain: &str) -> bool {
-    sh(&["iptables", "-w", "-t", "nat", "-n", "-L", chain]).0
+    sh(&[
+        "nft",
+        "list",
+        "chain",
+        "ip",
+        networking::plugins::nft::TABLE,
+        chain,
+    ])
+    .0 || sh(&["iptables", "-w", "-t", "nat", "-n", "-L", chain]).0
 }
 
 fn ptp_conf(name: &str, subnet: &str, data: &Path, version: &str) -> Value {
@@ -282,6 +292,14 @@ fn ptp_add_reachable_then_del_removes_everything() {
     assert!(routes.contains("default via 10.72.0.1"), "{routes}");
     let chain = networking::plugins::iptables::chain_name("rkntptp", &id);
     assert!(chain_exists(&chain));
+    let (_, listed) = sh(&["nft", "list", "chain", "ip", "rkt-rs", &chain]);
+    assert!(
+        listed.contains(
+            "ip saddr 10.72.0.2 ip daddr != 10.72.0.0/24 ip daddr != 224.0.0.0/4 masquerade"
+        ),
+        "{listed}"
+    );
+    assert!(listed.contains(&format!("id: {id}")), "{listed}");
     assert!(p.data().join("rkntptp/10.72.0.2").exists());
 
     let mut check = conf.clone();
