@@ -72,7 +72,7 @@ struct Attrs<'a>(&'a mut Vec<u8>);
 
 impl Attrs<'_> {
     fn pad(&mut self) {
-        while self.0.len() % 4 != 0 {
+        while !self.0.len().is_multiple_of(4) {
             self.0.push(0);
         }
     }
