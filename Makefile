@@ -5,7 +5,7 @@ FUZZ_SECONDS ?= 60
 # Debian packages the build and the tests need (see `make deps`).
 DEB_PACKAGES := appc-spec gnupg xz-utils bzip2 gzip pkg-config libssl-dev crun runc
 # Networking: NAT for our CNI plugins, ping for their tests, the reference plugins to compare with.
-DEB_PACKAGES += iptables iputils-ping containernetworking-plugins
+DEB_PACKAGES += iptables nftables iputils-ping containernetworking-plugins
 # systemd integration tests: a systemd container built with debootstrap, booted by nspawn.
 DEB_PACKAGES += debootstrap systemd-container
 # OCI images: a local registry, tools to push to it and to compare with, htpasswd for its auth.

@@ -3,7 +3,10 @@
 # `true` (ptp veth, host-local lease, masquerade chain, then teardown by the next gc), against
 # `crun run` of an OCI bundle with the same rootfs in a new network namespace, and against
 # `rkt run --net=none` (what the network adds), measured by hyperfine in the same run.
-# Results: a table on stdout, JSON in target/bench/run-net.json.
+# Results: a table on stdout, JSON in target/bench/run-net.json; the work of one run of each
+# (strace -f -c: syscalls, execs, forks) in target/bench/run-net-work.txt.
+# RKT_BASE=<an older rkt binary> adds it (--net=none and --net=default) to the same hyperfine
+# run, with a store of its own (before/after tables).
 # Needs root, hyperfine, crun; `make bench` builds what it uses (RKT, STATIC_DIR from make).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +28,7 @@ scratch=$(mktemp -d /var/tmp/rkt-bench-net.XXXXXX)
 data=$scratch/data
 cleanup() {
 	release_pods run-net.sh "$data"
+	[ -z "${RKT_BASE:-}" ] || rkt=$RKT_BASE release_pods run-net.sh "$scratch/base"
 	rm -rf "$scratch"
 }
 trap cleanup EXIT
@@ -32,6 +36,15 @@ mkdir -p "$data"
 
 probe_image bench-true "$scratch/true.aci"
 true_id=$("$rkt" --dir="$data" --insecure-options=image fetch --full "$scratch/true.aci")
+base=()
+if [ -n "${RKT_BASE:-}" ]; then
+	# Its own store: each rkt embeds (and so imports) its own stage1.
+	mkdir -p "$scratch/base"
+	"$RKT_BASE" --dir="$scratch/base" --insecure-options=image fetch --full "$scratch/true.aci" >/dev/null
+	"$RKT_BASE" --dir="$scratch/base" run --net=default "$true_id" >/dev/null
+	base=(-n "rkt run --net=none (base)" "$RKT_BASE --dir=$scratch/base run --net=none $true_id"
+		-n "rkt run --net=default (base)" "$RKT_BASE --dir=$scratch/base run --net=default $true_id")
+fi
 bundle=$scratch/bundle
 mkdir -p "$bundle"
 tar -xzf "$scratch/true.aci" -C "$bundle" rootfs
@@ -55,20 +68,44 @@ crun ${crun_flags[*]} run --bundle "$bundle" rkt-bench-net-probe >/dev/null
 
 echo "== run: a static true in a pod on the default network, $RUNS runs"
 hyperfine --style basic --warmup 3 --runs "$RUNS" --export-json "$out/run-net.json" \
-	--prepare "$rkt --dir=$data gc --grace-period=0s >/dev/null 2>&1 || true" \
+	--prepare "$rkt --dir=$data gc --grace-period=0s >/dev/null 2>&1; ${RKT_BASE:-true} --dir=$scratch/base gc --grace-period=0s >/dev/null 2>&1 || true" \
 	-n "crun run (new netns)" "crun ${crun_flags[*]} run --bundle $bundle rkt-bench-net" \
+	"${base[@]}" \
 	-n "rkt run --net=none" "$rkt --dir=$data run --net=none $true_id" \
 	-n "rkt run --net=default" "$rkt --dir=$data run --net=default $true_id" >/dev/null
 python3 - "$out/run-net.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"]
 base = r[0]
-print(f"{'command':28} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'time vs ' + base['command']:>24}")
+print(f"{'command':30} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'time vs ' + base['command']:>24}")
 for x in r:
-    print(f"{x['command']:28} {x['median']*1e3:10.1f} {x['min']*1e3:8.1f} {x['max']*1e3:8.1f} {x['median'] / base['median']:23.2f}x")
+    print(f"{x['command']:30} {x['median']*1e3:10.1f} {x['min']*1e3:8.1f} {x['max']*1e3:8.1f} {x['median'] / base['median']:23.2f}x")
 ratio = r[-1]["median"] / base["median"]
 print(f"rkt run --net=default / crun run: {ratio:.2f}x (goal <= 2.0x)")
 PY
+echo "== work: one run each under strace -f -c (counts do not depend on the load)"
+work() { # name, command...: total syscalls, execs, forks
+	local name=$1 f=$scratch/strace.txt
+	shift
+	strace -f -c -o "$f" "$@" >/dev/null 2>&1 || true
+	awk -v n="$name" '
+		$NF == "execve" { e += $4 }
+		$NF ~ /^(clone|clone3|fork|vfork)$/ { c += $4 }
+		$NF == "total" { t = $4 }
+		END { printf "%-30s %9d %6d %6d\n", n, t, e, c }' "$f"
+}
+{
+	printf '%-30s %9s %6s %6s\n' command syscalls execs forks
+	work "crun run (new netns)" crun ${crun_flags[*]} run --bundle "$bundle" rkt-bench-net-work
+	if [ -n "${RKT_BASE:-}" ]; then
+		work "rkt run --net=default (base)" "$RKT_BASE" --dir="$scratch/base" run --net=default "$true_id"
+	fi
+	work "rkt run --net=none" "$rkt" --dir="$data" run --net=none "$true_id"
+	work "rkt run --net=default" "$rkt" --dir="$data" run --net=default "$true_id"
+} | tee "$out/run-net-work.txt"
+"$rkt" --dir="$data" gc --grace-period=0s >/dev/null 2>&1 || true
+[ -z "${RKT_BASE:-}" ] || "$RKT_BASE" --dir="$scratch/base" gc --grace-period=0s >/dev/null 2>&1 || true
+
 # Teardown is gc's work: time it once for 10 pods, for the report.
 for _ in $(seq 10); do "$rkt" --dir="$data" run --net=default "$true_id" >/dev/null; done
 start=$(date +%s%N)

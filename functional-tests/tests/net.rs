@@ -53,12 +53,20 @@ fn host_links() -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The iptables nat table and our nf_tables masquerade table, as text.
 fn nat_rules() -> String {
-    let out = Command::new("iptables")
-        .args(["-w", "-t", "nat", "-S"])
-        .output()
-        .expect("running iptables (make deps)");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let mut text = String::new();
+    for (cmd, args) in [
+        ("iptables", &["-w", "-t", "nat", "-S"][..]),
+        ("nft", &["list", "table", "ip", "rkt-rs"][..]),
+    ] {
+        let out = Command::new(cmd)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("running {cmd} (make deps): {e}"));
+        text.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    text
 }
 
 /// Lease files (named by IP) left in the host-local dir of `net`.
@@ -84,10 +92,7 @@ fn assert_clean(uuid: &str, veth: &str, lease_dir: &Path, net: &str) {
         "veth {veth} left behind"
     );
     let short: String = uuid.chars().filter(|c| *c != '-').take(8).collect();
-    assert!(
-        !nat_rules().contains(&short),
-        "iptables rules left for {short}"
-    );
+    assert!(!nat_rules().contains(&short), "NAT rules left for {short}");
 }
 
 /// The host end of the pod's interface, from `net-info.json`'s ADD result.

@@ -1,17 +1,18 @@
 //! Network selection and CNI spec versions through user confs in `<local-config>/net.d`:
 //! `--net=all`, `NAME:K=V` args into `CNI_ARGS`, `--net` conflicts, our plugins refusing
 //! 0.1.0/0.2.0 confs, and conf lists at 1.0.0 and 0.3.1 run by Debian's
-//! containernetworking-plugins (bridge, ptp, host-local), the second implementation our
-//! runner must agree with. Every test keeps its leases in its temp dir and removes what the
+//! containernetworking-plugins (bridge, ptp, host-local, macvlan), the second implementation
+//! our runner must agree with. Every test keeps its leases in its temp dir and removes what the
 //! reference bridge plugin leaves by design (the bridge).
 
 mod net_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use functional_tests::{InspectImage, RktCtx};
-use net_support::pod_netns;
+use net_support::{OutsideHost, links, nat_rules, pod_netns};
 use serde_json::{Value, json};
 
 const DEBIAN_PLUGINS: &str = "/usr/lib/cni";
@@ -259,4 +260,112 @@ fn net_conflicts_are_errors() {
         let list = ctx.rkt(&["list", "--no-legend"]);
         assert_eq!(list.ok().trim(), "", "{flags:?}: no pod is left");
     }
+}
+
+/// What a spawned pod printed so far (`rkt run`'s stdout file in the test's work dir), once it
+/// holds `key` or an error; panics after 30s.
+fn spawned_output_with(ctx: &RktCtx, key: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text: String = std::fs::read_dir(ctx.work())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".out"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect();
+        if text.contains(key) || text.contains("ERROR=") || Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Debian's macvlan (with its host-local) through a user conf. The master is a link the test
+/// makes: the host end of a veth whose peer is in the "outside host" namespace. The pod's
+/// eth0 is a macvlan on it, so the pod is on the outside host's link itself: its address
+/// comes from the conf's range, the outside host sees that address (no NAT, no routing by the
+/// host) and learns the pod's MAC on its link. `rkt status`/`list --format=json` show the IP;
+/// after `rkt gc` no lease, link, netns, rule or mount of the pod is left and the master is
+/// untouched.
+#[test]
+fn reference_macvlan_on_a_link_of_the_test() {
+    let mut out = OutsideHost::new(5);
+    out.serve(&["--serve-tcp-peer=7405"]);
+    let before = (links(), nat_rules());
+    let ctx = RktCtx::new();
+    debian_plugins(&ctx, &["macvlan", "host-local"]);
+    let mut ipam = ipam(&ctx, "10.214.5.0/24");
+    ipam["rangeStart"] = json!("10.214.5.100");
+    ipam["rangeEnd"] = json!("10.214.5.120");
+    ipam["gateway"] = json!(out.ip);
+    let conf = json!({"cniVersion": "1.0.0", "name": "ftmacvlan", "type": "macvlan",
+        "master": out.host_if, "mode": "bridge", "ipam": ipam});
+    write_conf(&ctx, "10-ftmacvlan.conf", &conf);
+    let connect = format!("--connect-tcp={}:7405", out.ip);
+    let img = InspectImage::new("rkt-rs.dev/ft/macvlan")
+        .args(&[
+            "--print-ipv4",
+            "--print-mac",
+            &connect,
+            "--sleep=600",
+            "--silent-sigterm",
+        ])
+        .build(&ctx.work());
+    let pod = ctx.spawn(&["--net=ftmacvlan", img.to_str().unwrap()]);
+    let uuid = pod.uuid.clone();
+    let printed = spawned_output_with(&ctx, "CONNECTED=");
+    let kv = |k: &str| functional_tests::kv(&printed, k).unwrap_or("").to_string();
+    let ip = kv("IPV4_eth0");
+    assert!(
+        ip.starts_with("10.214.5.1"),
+        "from the conf's range: {printed}"
+    );
+    assert_eq!(kv("CONNECTED"), format!("PEER={ip}"), "{printed}");
+    let mac = kv("MAC_eth0");
+    assert_eq!(mac.len(), 17, "{printed}");
+    // The outside host reached the pod on its own link: it knows the pod's MAC for its IP.
+    let neigh = Command::new("ip")
+        .args(["netns", "exec", &out.netns, "ip", "neigh", "show", &ip])
+        .output()
+        .unwrap();
+    let neigh = String::from_utf8_lossy(&neigh.stdout);
+    assert!(neigh.contains(&mac), "{neigh:?} lacks {mac}");
+
+    let status = ctx.status(&uuid);
+    assert_eq!(
+        status["networks"],
+        format!("ftmacvlan:ip4={ip}"),
+        "{status:?}"
+    );
+    let pods = ctx.pods_json();
+    let me = pods
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["name"] == uuid.as_str()))
+        .unwrap_or_else(|| panic!("{uuid} not listed: {pods}"));
+    assert_eq!(me["networks"][0]["netName"], "ftmacvlan", "{me}");
+    assert_eq!(me["networks"][0]["ip"], ip.as_str(), "{me}");
+    let info: Value = serde_json::from_slice(
+        &std::fs::read(ctx.pod_dir(&uuid).unwrap().join("net-info.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        info[0]["result"]["interfaces"][0]["mac"],
+        mac.as_str(),
+        "{info}"
+    );
+    assert_eq!(lease_count(&ctx, "ftmacvlan"), 1);
+
+    drop(pod);
+    ctx.rkt(&["gc", "--grace-period=0s"]).ok();
+    assert_eq!(ctx.pod_dir(&uuid), None, "collected");
+    assert_eq!(lease_count(&ctx, "ftmacvlan"), 0, "lease freed");
+    assert!(!pod_netns().iter().any(|n| n.contains(&uuid)), "netns");
+    assert_eq!(
+        (links(), nat_rules()),
+        before,
+        "links and nat rules as before"
+    );
+    assert!(links().contains(&out.host_if), "the master stays");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&uuid), "a mount of {uuid} is left");
 }

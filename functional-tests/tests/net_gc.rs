@@ -5,7 +5,7 @@
 mod net_support;
 
 use functional_tests::{InspectImage, RktCtx};
-use net_support::{leases, links, nat_rules, pod_netns};
+use net_support::{leases, links, nat_rules, nft_masquerade, pod_netns};
 
 const PODS: usize = 20;
 
@@ -28,7 +28,13 @@ fn gc_of_twenty_pods_leaves_nothing_behind() {
     let netns = pod_netns();
     let held = leases("default");
     let rules = nat_rules();
+    let masq = nft_masquerade();
     for uuid in &uuids {
+        assert!(
+            masq.iter()
+                .any(|r| r.contains(uuid.as_str()) && r.contains("masquerade")),
+            "{uuid}: {masq:?}"
+        );
         assert!(netns.iter().any(|n| n.contains(uuid.as_str())), "{uuid}");
         assert!(
             held.iter().any(|(_, h)| h.starts_with(uuid.as_str())),

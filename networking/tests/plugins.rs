@@ -149,8 +149,18 @@ fn link_exists(name: &str) -> bool {
     sh(&["ip", "link", "show", name]).0
 }
 
+/// The container's masquerade chain in our nf_tables table (where the plugin puts it when the
+/// kernel has nf_tables, as here), or in the iptables nat table.
 fn chain_exists(chain: &str) -> bool {
-    sh(&["iptables", "-w", "-t", "nat", "-n", "-L", chain]).0
+    sh(&[
+        "nft",
+        "list",
+        "chain",
+        "ip",
+        networking::plugins::nft::TABLE,
+        chain,
+    ])
+    .0 || sh(&["iptables", "-w", "-t", "nat", "-n", "-L", chain]).0
 }
 
 fn ptp_conf(name: &str, subnet: &str, data: &Path, version: &str) -> Value {
@@ -282,6 +292,14 @@ fn ptp_add_reachable_then_del_removes_everything() {
     assert!(routes.contains("default via 10.72.0.1"), "{routes}");
     let chain = networking::plugins::iptables::chain_name("rkntptp", &id);
     assert!(chain_exists(&chain));
+    let (_, listed) = sh(&["nft", "list", "chain", "ip", "rkt-rs", &chain]);
+    assert!(
+        listed.contains(
+            "ip saddr 10.72.0.2 ip daddr != 10.72.0.0/24 ip daddr != 224.0.0.0/4 masquerade"
+        ),
+        "{listed}"
+    );
+    assert!(listed.contains(&format!("id: {id}")), "{listed}");
     assert!(p.data().join("rkntptp/10.72.0.2").exists());
 
     let mut check = conf.clone();
@@ -444,4 +462,29 @@ fn ptp_and_loopback_agree_with_reference_plugins() {
     );
     let our = cni(&p.bin(), "loopback", "ADD", "l", Some(&ns.path()), &conf);
     assert_eq!(deb.json, our.json);
+}
+
+/// Two containers' masquerade chains: removing one leaves the other (the table is deleted
+/// only non-recursively, so never under a running pod), and a second removal is a no-op.
+#[test]
+fn nft_masquerade_chains_are_removed_one_by_one() {
+    use networking::plugins::{iptables::chain_name, nft};
+    let id = std::process::id();
+    let (a, b) = (
+        chain_name("rkntnft", &format!("a{id}")),
+        chain_name("rkntnft", &format!("b{id}")),
+    );
+    let subnet = "10.74.0.0/24".parse().unwrap();
+    nft::add_masquerade(&a, "10.74.0.2".parse().unwrap(), subnet, "test a").unwrap();
+    nft::add_masquerade(&b, "10.74.0.3".parse().unwrap(), subnet, "test b").unwrap();
+    // A repeated ADD (a retried start) replaces the rule instead of doubling it.
+    nft::add_masquerade(&b, "10.74.0.3".parse().unwrap(), subnet, "test b").unwrap();
+    let (_, listed) = sh(&["nft", "list", "chain", "ip", nft::TABLE, &b]);
+    assert_eq!(listed.matches("masquerade").count(), 1, "{listed}");
+    assert!(nft::del_masquerade(&a).unwrap());
+    assert!(!chain_exists(&a));
+    assert!(chain_exists(&b), "the other container's chain stays");
+    assert!(!nft::del_masquerade(&a).unwrap(), "already gone");
+    assert!(nft::del_masquerade(&b).unwrap());
+    assert!(!chain_exists(&b));
 }

@@ -22,7 +22,7 @@ const USAGE: &str = "usage: inspect [--print-msg=S] [--print-env[=VAR]] [--print
 [--print-caps] [--print-cwd] [--print-hostname] [--print-pid] [--print-mounts] \
 [--print-cgroup] [--print-fds] [--read-file=P] [--write-file=P] [--content=S] [--stat=P] \
 [--read-stdin] [--check-tty] [--print-seccomp] [--try-syscall=NAME] [--sleep=SECONDS] \
-[--silent-sigterm] [--ignore-sigterm] [--exit-code=N] [--print-ipv4] [--serve-tcp=PORT] \
+[--silent-sigterm] [--ignore-sigterm] [--exit-code=N] [--print-ipv4] [--print-mac] [--serve-tcp=PORT] \
 [--alloc=MIB] [--fork-bomb=N] [--notify-ready-after=MS] [--log-sigterm] [--http-get=URL] [--http-post=URL] [--mds-hmac=TEXT] \
 [--wait-file=PATH] [--serve-udp=PORT] [--serve-tcp-peer=PORT] \
 [--connect-tcp=IP:PORT] [--send-udp=IP:PORT] [--exists=P] [--list-dir=P]";
@@ -49,6 +49,8 @@ enum Action {
     Sleep(f64),
     /// `IPV4_<ifname>=<address>` for every IPv4 address.
     Ipv4,
+    /// `MAC_<ifname>=<aa:bb:..>` for every interface with a hardware address.
+    Macs,
     /// Answer every TCP connection on the port with the `--content` text, forever.
     ServeTcp(u16),
     /// Answer every UDP datagram on the port with the `--content` text, from a background
@@ -163,6 +165,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--print-cwd" => Action::Cwd,
             "--print-hostname" => Action::Hostname,
             "--print-ipv4" => Action::Ipv4,
+            "--print-mac" => Action::Macs,
             "--serve-tcp" => {
                 let v = need(value)?;
                 Action::ServeTcp(
@@ -261,6 +264,7 @@ fn perform(action: &Action, content: &str) -> Result<(), String> {
         }
         Action::Hostname => println!("HOSTNAME={}", hostname()?),
         Action::Ipv4 => print_ipv4()?,
+        Action::Macs => print_macs()?,
         Action::ServeTcp(port) => serve_tcp(*port, content)?,
         Action::ServeUdp(port) => serve_udp(*port, content)?,
         Action::ServeTcpPeer(port) => serve_tcp_peer(*port)?,
@@ -629,7 +633,8 @@ fn print_stat(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn print_ipv4() -> Result<(), String> {
+/// Calls `f(ifname, address)` for every interface address `getifaddrs` lists.
+fn each_ifaddr(mut f: impl FnMut(&str, &libc::sockaddr)) -> Result<(), String> {
     let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `list`, freed below with freeifaddrs.
     if unsafe { libc::getifaddrs(&mut list) } != 0 {
@@ -639,25 +644,44 @@ fn print_ipv4() -> Result<(), String> {
     while !cur.is_null() {
         // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
         let ifa = unsafe { &*cur };
-        // SAFETY: a non-null ifa_addr with family AF_INET points to a sockaddr_in.
-        if !ifa.ifa_addr.is_null()
-            && i32::from(unsafe { (*ifa.ifa_addr).sa_family }) == libc::AF_INET
-        {
-            // SAFETY: as above; ifa_name is a NUL-terminated string.
-            let (sin, name) = unsafe {
-                (
-                    &*(ifa.ifa_addr as *const libc::sockaddr_in),
-                    std::ffi::CStr::from_ptr(ifa.ifa_name),
-                )
-            };
-            let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-            println!("IPV4_{}={ip}", name.to_string_lossy());
+        if !ifa.ifa_addr.is_null() {
+            // SAFETY: a non-null ifa_addr points to a sockaddr of the list; ifa_name is a
+            // NUL-terminated string of the same node.
+            let (addr, name) = unsafe { (&*ifa.ifa_addr, std::ffi::CStr::from_ptr(ifa.ifa_name)) };
+            f(&name.to_string_lossy(), addr);
         }
         cur = ifa.ifa_next;
     }
     // SAFETY: `list` came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(list) };
     Ok(())
+}
+
+fn print_ipv4() -> Result<(), String> {
+    each_ifaddr(|name, addr| {
+        if i32::from(addr.sa_family) == libc::AF_INET {
+            // SAFETY: an AF_INET address of getifaddrs is a sockaddr_in.
+            let sin = unsafe { &*(addr as *const libc::sockaddr as *const libc::sockaddr_in) };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            println!("IPV4_{name}={ip}");
+        }
+    })
+}
+
+/// `MAC_<ifname>=aa:bb:..` for every interface with a link-layer address (not `lo`'s zeros).
+fn print_macs() -> Result<(), String> {
+    each_ifaddr(|name, addr| {
+        if i32::from(addr.sa_family) == libc::AF_PACKET {
+            // SAFETY: an AF_PACKET address of getifaddrs is a sockaddr_ll.
+            let ll = unsafe { &*(addr as *const libc::sockaddr as *const libc::sockaddr_ll) };
+            let len = usize::from(ll.sll_halen).min(ll.sll_addr.len());
+            let bytes = &ll.sll_addr[..len];
+            if bytes.iter().any(|b| *b != 0) {
+                let mac: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                println!("MAC_{name}={}", mac.join(":"));
+            }
+        }
+    })
 }
 
 fn serve_tcp(port: u16, content: &str) -> Result<(), String> {

@@ -155,11 +155,27 @@ pub fn links() -> Vec<String> {
         .collect()
 }
 
-/// The nat table's rules.
+/// The host's NAT rules: the iptables nat table (port forwards, masquerade where our plugins
+/// fall back to iptables) and our nf_tables table (masquerade), empty when it is absent.
 pub fn nat_rules() -> Vec<String> {
-    sh("iptables", &["-w", "-t", "nat", "-S"])
+    let mut rules: Vec<String> = sh("iptables", &["-w", "-t", "nat", "-S"])
         .lines()
         .map(str::to_string)
+        .collect();
+    rules.extend(nft_masquerade());
+    rules
+}
+
+/// `nft list table ip rkt-rs`, one line per line (none when the table does not exist).
+pub fn nft_masquerade() -> Vec<String> {
+    let out = Command::new("nft")
+        .args(["list", "table", "ip", "rkt-rs"])
+        .output()
+        .expect("running nft (make deps installs nftables)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
         .collect()
 }
 

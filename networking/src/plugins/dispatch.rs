@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 
 use super::cni::{self, Command, Env, ErrorReply, NetConf};
-use super::{bridge, hostlocal, iptables, loopback, netlink, ptp};
+use super::{bridge, hostlocal, iptables, loopback, netlink, nft, ptp};
 
 /// The plugins this binary implements.
 pub const PLUGINS: &[&str] = &["ptp", "bridge", "host-local", "loopback"];
@@ -21,6 +21,13 @@ pub enum PluginError {
     Netlink(#[from] netlink::Error),
     #[error(transparent)]
     Iptables(#[from] iptables::Error),
+    #[error(transparent)]
+    Nft(#[from] nft::Error),
+    #[error("{nft}; the iptables fallback failed too: {iptables}")]
+    Masquerade {
+        nft: nft::Error,
+        iptables: iptables::Error,
+    },
     #[error("setting {path}: {source}")]
     Sysctl {
         path: String,
@@ -38,6 +45,8 @@ impl PluginError {
             PluginError::HostLocal(e) => e.code(),
             PluginError::Netlink(e) => e.code(),
             PluginError::Iptables(e) => e.code(),
+            PluginError::Nft(e) => e.code(),
+            PluginError::Masquerade { nft, .. } => nft.code(),
             PluginError::Sysctl { .. } => cni::code::IO_FAILURE,
             PluginError::Unknown(_) => cni::code::INVALID_CONFIG,
         }

@@ -7,5 +7,6 @@ pub mod hostlocal;
 pub mod iptables;
 pub mod loopback;
 pub mod netlink;
+pub mod nft;
 pub mod ptp;
 pub mod veth;

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::cni::{self, CniResult, Env, Interface, IpConfig, Ipv4Net, NetConf};
 use super::dispatch::PluginError;
 use super::netlink::Netlink;
-use super::{hostlocal, iptables};
+use super::{hostlocal, iptables, nft};
 
 /// `veth` and 8 hex digits of a hash of container and interface: stable, so DEL finds it.
 pub fn host_veth_name(container_id: &str, ifname: &str) -> String {
@@ -66,16 +66,40 @@ impl Lease {
     }
 }
 
-/// `ipMasq`: masquerade what the container sends outside its subnet, in a chain of its own.
+/// `ipMasq`: masquerade what the container sends outside its subnet, in a chain of its own:
+/// through nf_tables directly, or through the `iptables` command where nf_tables refuses
+/// (a kernel without it).
 pub fn masquerade(env: &Env, conf: &NetConf, lease: &Lease) -> Result<(), PluginError> {
     let chain = iptables::chain_name(&conf.name, &env.container_id);
-    iptables::add_masquerade(
-        &chain,
-        lease.ip.addr,
-        lease.subnet(),
-        &masq_comment(conf, env),
-    )?;
-    Ok(())
+    let comment = masq_comment(conf, env);
+    let (ip, subnet) = (lease.ip.addr, lease.subnet());
+    match nft::add_masquerade(&chain, ip, subnet, &comment) {
+        Ok(()) => Ok(()),
+        Err(nft) => iptables::add_masquerade(&chain, ip, subnet, &comment)
+            .map_err(|iptables| PluginError::Masquerade { nft, iptables }),
+    }
+}
+
+/// Undoes [`masquerade`]: the nf_tables chain, else the iptables chain (a pod whose ADD fell
+/// back to iptables, or was made by an older version). A host without the `iptables` command
+/// has no iptables chain to remove.
+pub fn unmasquerade(env: &Env, conf: &NetConf) -> Result<(), PluginError> {
+    let chain = iptables::chain_name(&conf.name, &env.container_id);
+    match nft::del_masquerade(&chain) {
+        Ok(true) => return Ok(()),
+        Ok(false) => {}
+        // No nf_tables netlink at all: only iptables can hold the chain.
+        Err(nft::Error::Socket(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    match iptables::del_masquerade(&chain) {
+        Err(iptables::Error::Spawn { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Ok(())
+        }
+        r => r.map_err(Into::into),
+    }
 }
 
 /// Runs IPAM ADD and takes its first IPv4 address, which must come with a gateway.
@@ -246,7 +270,7 @@ pub async fn del(env: &Env, conf: &NetConf, raw: &[u8], ip_masq: bool) -> Result
     host.del_link(&host_veth_name(&env.container_id, &env.ifname))
         .await?;
     if ip_masq {
-        iptables::del_masquerade(&iptables::chain_name(&conf.name, &env.container_id))?;
+        unmasquerade(env, conf)?;
     }
     ipam_del(env, conf, raw)
 }
