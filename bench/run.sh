@@ -20,8 +20,13 @@ SIZE_MB=${BENCH_IMAGE_MB:-500}
 RUNS=${BENCH_RUNS:-5}
 image=$out/big-$SIZE_MB.aci
 [ -s "$image" ] || bench/make-image.sh "$image" "$SIZE_MB"
-cargo build --release -p rkt -p aci --example extract
-rkt=$PWD/target/release/rkt
+# BENCH_ONLY=fetch runs the fetch scenario alone; RKT_BASE=<an older rkt> adds its store-only
+# and root fetches to the same hyperfine run (before/after tables).
+only=${BENCH_ONLY:-all}
+target=${CARGO_TARGET_DIR:-$PWD/target}
+cargo build --release -p rkt
+cargo build --release -p aci --example extract
+rkt=${RKT:-$target/release/rkt}
 scratch=$(mktemp -d /var/tmp/rkt-bench.XXXXXX)
 chmod 755 "$scratch"
 trap 'rm -rf "$scratch"' EXIT
@@ -37,14 +42,37 @@ for x in r:
 PY
 }
 
+rkt_runs=()
+for variant in ${RKT_BASE:+base} new; do
+	bin=$rkt suffix=""
+	[ "$variant" = new ] || { bin=$RKT_BASE; suffix=", base"; }
+	rkt_runs+=(-n "rkt fetch (store only$suffix)"
+		"setpriv --reuid=nobody --regid=nogroup --clear-groups $bin --dir $scratch/store --insecure-options=image fetch $image"
+		-n "rkt fetch (store + render, as root$suffix)"
+		"$bin --dir $scratch/store --insecure-options=image fetch $image")
+done
 echo "== fetch: $(du -m "$image" | cut -f1) MiB gzip ACI, $RUNS runs"
 hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$out/fetch.json" \
-	--prepare "rm -rf $scratch/tar $scratch/store; mkdir -p $scratch/tar $scratch/store; chown nobody $scratch/store" \
+	--prepare "rm -rf $scratch/tar $scratch/store; mkdir -p $scratch/tar $scratch/store; chown nobody $scratch/store; sync" \
 	-n "gzip -dc > /dev/null" "gzip -dc $image > /dev/null" \
 	-n "tar -xzf" "tar -xzf $image -C $scratch/tar" \
-	-n "rkt fetch (store only)" "setpriv --reuid=nobody --regid=nogroup --clear-groups $rkt --dir $scratch/store --insecure-options=image fetch $image" \
-	-n "rkt fetch (store + render, as root)" "$rkt --dir $scratch/store --insecure-options=image fetch $image" >/dev/null
+	"${rkt_runs[@]}" >/dev/null
 ratio "$out/fetch.json"
+# The render alone (a first `rkt run`/`prepare` of an image fetched without rendering) is the
+# root fetch minus the store-only fetch of the same binary, compared with tar -xzf.
+python3 - "$out/fetch.json" <<'PY'
+import json, sys
+r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
+tar = r["tar -xzf"]
+for suffix in (", base", ""):
+    root, store = r.get(f"rkt fetch (store + render, as root{suffix})"), r.get(f"rkt fetch (store only{suffix})")
+    if root is None:
+        continue
+    render = root - store
+    print(f"render alone{suffix or ', new'}: {render:.3f} s = {render / tar:.2f}x tar -xzf (goal <= 1.2x); "
+          f"root fetch = {r['gzip -dc > /dev/null'] / root:.2f}x gzip -dc throughput")
+PY
+[ "$only" = fetch ] && exit 0
 
 echo "== extract: aci safe extractor against tar -xzf"
 hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$out/extract.json" \

@@ -186,6 +186,22 @@ impl Extractor {
         &self.opts
     }
 
+    /// The parent directories created so far that the archive did not list, in creation order.
+    pub fn implicit_dirs(&self) -> &[PathBuf] {
+        &self.stats.implicit_dirs
+    }
+
+    /// `fstat` of directory `rel` (normalised, relative to the root), reached without following
+    /// anything, like every path this extractor touches.
+    pub fn stat_dir(&self, rel: &Path) -> Result<rustix::fs::Stat, ExtractError> {
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let fd = self
+            .res
+            .open_beneath(rel, flags)
+            .map_err(|e| resolve_err(rel, rel, e))?;
+        rustix::fs::fstat(&fd).map_err(|e| meta::io_err(rel, "stat", e))
+    }
+
     /// Write one entry; for regular files exactly `h.size` bytes are read from `data`. A skipped
     /// entry's data is left unread (archive readers skip to the next header themselves).
     pub fn apply(&mut self, h: &EntryHeader, data: &mut dyn Read) -> Result<Applied, ExtractError> {

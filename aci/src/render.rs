@@ -16,6 +16,7 @@
 //! through a closure, and [`render_plan`] takes a callback for the dependency graph.
 
 mod plan;
+mod record;
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
@@ -24,6 +25,8 @@ use std::path::{Path, PathBuf};
 use crate::entry::{EntryHeader, EntryKind, PathError, normalize_rel};
 use crate::extract::{Applied, ExtractError, ExtractOptions, Extractor, SkipReason, Stats};
 pub use plan::{ImageDeps, MAX_DEPTH, MAX_LAYERS, PlannedLayer, render_order, render_plan};
+use record::{HashingReader, Recorder};
+pub use record::{Node, NodeKind, Record};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -119,11 +122,33 @@ pub fn render(
     layers_top_first: Vec<Layer<'_>>,
     opts: ExtractOptions,
 ) -> Result<RenderStats, RenderError> {
+    render_with(dest, layers_top_first, opts, None).map(|(stats, _)| stats)
+}
+
+/// [`render`], also returning a [`Record`] of every node written (see `record.rs`): what a
+/// listing of the finished tree would show, without reading the tree back.
+pub fn render_recorded(
+    dest: &Path,
+    layers_top_first: Vec<Layer<'_>>,
+    opts: ExtractOptions,
+) -> Result<(RenderStats, Record), RenderError> {
+    let recorder = Recorder::new(opts.preserve_ownership);
+    let (stats, recorder) = render_with(dest, layers_top_first, opts, Some(recorder))?;
+    Ok((stats, recorder.map(|r| r.record).unwrap_or_default()))
+}
+
+fn render_with(
+    dest: &Path,
+    layers_top_first: Vec<Layer<'_>>,
+    opts: ExtractOptions,
+    recorder: Option<Recorder>,
+) -> Result<(RenderStats, Option<Recorder>), RenderError> {
     let mut ex = Extractor::new(dest, opts).map_err(RenderError::Destination)?;
     let mut st = State {
         provided: HashMap::new(),
         hidden: HashSet::new(),
         stats: RenderStats::default(),
+        recorder,
     };
     for (index, mut layer) in layers_top_first.into_iter().enumerate() {
         let whitelists = parse_whitelists(&layer)?;
@@ -146,10 +171,11 @@ pub fn render(
         st.stats.layers += 1;
     }
     let extract = ex.finish().map_err(RenderError::Destination)?;
-    Ok(RenderStats {
+    let stats = RenderStats {
         extract,
         ..st.stats
-    })
+    };
+    Ok((stats, st.recorder))
 }
 
 struct State {
@@ -158,6 +184,7 @@ struct State {
     /// Whiteouts of the layers already rendered (all above the current one).
     hidden: HashSet<PathBuf>,
     stats: RenderStats,
+    recorder: Option<Recorder>,
 }
 
 struct LayerCtx<'l> {
@@ -212,10 +239,31 @@ impl State {
                 return Ok(());
             }
         }
-        let applied = ex.apply(h, data).map_err(|source| RenderError::Extract {
+        let extract_err = |source| RenderError::Extract {
             layer: l.name.to_string(),
             source,
-        })?;
+        };
+        let Some(recorder) = &mut self.recorder else {
+            let applied = ex.apply(h, data).map_err(extract_err)?;
+            self.after_apply(l, path, is_dir, applied);
+            return Ok(());
+        };
+        let (applied, sha512) = if h.kind == EntryKind::File {
+            let mut hashing = HashingReader::new(data);
+            let applied = ex.apply(h, &mut hashing).map_err(extract_err)?;
+            (applied, Some(hashing.digest()))
+        } else {
+            (ex.apply(h, data).map_err(extract_err)?, None)
+        };
+        recorder.implicit_dirs(ex).map_err(extract_err)?;
+        if applied == Applied::Written {
+            recorder.written(&path, h, sha512);
+        }
+        self.after_apply(l, path, is_dir, applied);
+        Ok(())
+    }
+
+    fn after_apply(&mut self, l: &mut LayerCtx<'_>, path: PathBuf, is_dir: bool, applied: Applied) {
         let record = match applied {
             Applied::Written => true,
             // An upper device node still hides lower entries at its path.
@@ -225,7 +273,6 @@ impl State {
         if record {
             self.record(l, path, is_dir);
         }
-        Ok(())
     }
 
     fn record(&mut self, l: &mut LayerCtx<'_>, path: PathBuf, is_dir: bool) {
