@@ -1,6 +1,7 @@
 //! `rkt list`'s table rows: per pod only what the table prints (state, times, networks of
 //! running pods, and each app's name and image), so that listing a thousand pods stays fast.
 
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 use aci::manifest::{ImageManifest, Uuid};
@@ -36,8 +37,11 @@ pub struct ListApp {
 pub fn list_rows(pods: &Pods) -> Result<(Vec<ListRow>, Vec<PodOpsError>)> {
     let mut rows = Vec::new();
     let mut errors = Vec::new();
+    // Image names by image ID: the same image's manifest is read once for all the pods that
+    // run it (an ID names exactly one manifest, so this can never show another pod's name).
+    let mut names: HashMap<String, String> = HashMap::new();
     pods.for_each(&PodDir::ALL, |pod| {
-        match row(&pod, &mut errors) {
+        match row(&pod, &mut names, &mut errors) {
             Ok(r) => rows.push(r),
             Err(e) => errors.push(e),
         }
@@ -46,27 +50,34 @@ pub fn list_rows(pods: &Pods) -> Result<(Vec<ListRow>, Vec<PodOpsError>)> {
     Ok((rows, errors))
 }
 
-fn row(pod: &Pod, errors: &mut Vec<PodOpsError>) -> Result<ListRow> {
+fn row(
+    pod: &Pod,
+    names: &mut HashMap<String, String>,
+    errors: &mut Vec<PodOpsError>,
+) -> Result<ListRow> {
     let state = pod.state();
-    let manifest = if state.manifest_available() {
-        pod.manifest_if_present()?
-    } else {
-        None
-    };
+    let manifest = pod.manifest_view()?;
     let mut apps = Vec::new();
     for ra in manifest.iter().flat_map(|m| &m.apps) {
         let name = ra.name.as_str().to_string();
-        let image_name = match image_name(pod, &name) {
-            Ok(n) => Some(n),
-            Err(e) => {
-                errors.push(e);
-                None
-            }
+        let image_id = ra.image.id.to_string();
+        let image_name = match names.get(&image_id) {
+            Some(n) => Some(n.clone()),
+            None => match image_name(pod, &name) {
+                Ok(n) => {
+                    names.insert(image_id.clone(), n.clone());
+                    Some(n)
+                }
+                Err(e) => {
+                    errors.push(e);
+                    None
+                }
+            },
         };
         apps.push(ListApp {
             name,
             image_name,
-            image_id: ra.image.id.to_string(),
+            image_id,
         });
     }
     let networks = if state == PodState::Running {
