@@ -1,13 +1,10 @@
 //! `rkt list`: a table (or JSON) of the pods, one row per app, pod columns on its first row.
 //! Pods that cannot be read are reported on stderr after the listing; they never abort it.
 
-use std::cell::RefCell;
 use std::io::{self, BufWriter};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::ser::{Error as _, SerializeSeq};
-use serde::{Serialize, Serializer};
 use stage0::pod::{NetInfo, PodDir, Pods};
 use stage0::pod_ops::{ListRow, list_rows};
 
@@ -24,13 +21,17 @@ pub fn run(ctx: &Ctx, args: &ListArgs) -> anyhow::Result<ExitCode> {
     let pods = Pods::new(&ctx.data_dir)?;
     let errors: Vec<String> = match args.format {
         Some(format) => {
-            let listing = Streamed {
-                pods: &pods,
-                errors: RefCell::new(Vec::new()),
-            };
+            let mut objects = Vec::new();
+            let mut errors = Vec::new();
+            for json in pods.map_pods(&PodDir::ALL, || (), |_, pod| pod.json_now())? {
+                match json {
+                    Ok(j) => objects.push(j),
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
             let out = BufWriter::new(io::stdout().lock());
-            write_json(out, &listing, format == PodFormat::JsonPretty)?;
-            listing.errors.into_inner()
+            write_json(out, &objects, format == PodFormat::JsonPretty)?;
+            errors
         }
         None => {
             let (rows, errors) = list_rows(&pods)?;
@@ -42,36 +43,6 @@ pub fn run(ctx: &Ctx, args: &ListArgs) -> anyhow::Result<ExitCode> {
         eprintln!("rkt: listing pods: {e}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The pods as a JSON array, each object written as soon as its pod is read: nothing of the
-/// listing is held in memory, and the text is what serializing a `Vec` of them would give.
-struct Streamed<'a> {
-    pods: &'a Pods,
-    /// Pods that could not be read (reported after the listing, as in the table form).
-    errors: RefCell<Vec<String>>,
-}
-
-impl Serialize for Streamed<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(None)?;
-        let mut failed = None;
-        self.pods
-            .for_each(&PodDir::ALL, |pod| {
-                if failed.is_none() {
-                    match pod.json_now() {
-                        Ok(json) => failed = seq.serialize_element(&json).err(),
-                        Err(e) => self.errors.borrow_mut().push(e.to_string()),
-                    }
-                }
-                Ok(())
-            })
-            .map_err(S::Error::custom)?;
-        match failed {
-            Some(e) => Err(e),
-            None => seq.end(),
-        }
-    }
 }
 
 fn print_table(rows: &[ListRow], args: &ListArgs) -> anyhow::Result<()> {

@@ -317,14 +317,19 @@ impl Pod {
         Ok(out)
     }
 
+    /// The networks `list`/`status` show: those of running pods only (as rkt).
+    fn running_networks(&self) -> Result<Vec<NetInfo>> {
+        if self.state() == PodState::Running {
+            self.networks()
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
     /// Only the `--format=json` object of the pod, read now (what `rkt list` prints).
     pub fn json_now(&self) -> Result<PodJson> {
         let view = self.manifest_view()?;
-        let networks = if self.state() == PodState::Running {
-            self.networks()?
-        } else {
-            Vec::new()
-        };
+        let networks = self.running_networks()?;
         let codes = self.exit_codes_of(view.as_ref())?;
         self.json(view.as_ref(), &networks, &self.times()?, &codes)
     }
@@ -333,11 +338,7 @@ impl Pod {
     pub fn info(&self) -> Result<PodInfo> {
         let state = self.state();
         let view = self.manifest_view()?;
-        let networks = if state == PodState::Running {
-            self.networks()?
-        } else {
-            Vec::new()
-        };
+        let networks = self.running_networks()?;
         let codes = self.exit_codes_of(view.as_ref())?;
         let times = self.times()?;
         Ok(PodInfo {

@@ -35,18 +35,22 @@ pub struct ListApp {
 /// Every pod, in UUID order, plus the errors of the pods (or apps) that could not be read:
 /// one bad pod never stops the listing.
 pub fn list_rows(pods: &Pods) -> Result<(Vec<ListRow>, Vec<PodOpsError>)> {
-    let mut rows = Vec::new();
+    // Per thread, image names by image ID: the same image's manifest is read once for all the
+    // pods that run it (an ID names exactly one manifest, so no pod can show another's name).
+    let per_pod = pods.map_pods(&PodDir::ALL, HashMap::new, |names, pod| {
+        let mut errors = Vec::new();
+        let row = row(&pod, names, &mut errors);
+        (row, errors)
+    })?;
+    let mut rows = Vec::with_capacity(per_pod.len());
     let mut errors = Vec::new();
-    // Image names by image ID: the same image's manifest is read once for all the pods that
-    // run it (an ID names exactly one manifest, so this can never show another pod's name).
-    let mut names: HashMap<String, String> = HashMap::new();
-    pods.for_each(&PodDir::ALL, |pod| {
-        match row(&pod, &mut names, &mut errors) {
+    for (row, errs) in per_pod {
+        errors.extend(errs);
+        match row {
             Ok(r) => rows.push(r),
             Err(e) => errors.push(e),
         }
-        Ok(())
-    })?;
+    }
     Ok((rows, errors))
 }
 
