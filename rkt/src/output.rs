@@ -25,7 +25,9 @@ impl Table {
     }
 
     pub fn print(self) -> io::Result<()> {
-        let mut tw = TabWriter::new(io::stdout().lock()).padding(1).minwidth(0);
+        // Buffered: tabwriter hands over one line at a time, and stdout would write each.
+        let out = io::BufWriter::new(io::stdout().lock());
+        let mut tw = TabWriter::new(out).padding(1).minwidth(0);
         for row in self.rows {
             writeln!(tw, "{}", row.join("\t"))?;
         }
@@ -130,15 +132,26 @@ impl stage0::fetch::Progress for ProgressBar {
     }
 }
 
+/// Write JSON compact or pretty, as `--format=json|json-pretty`, then a newline, straight to
+/// `out` (no intermediate string).
+pub fn write_json(
+    mut out: impl Write,
+    value: &impl serde::Serialize,
+    pretty: bool,
+) -> anyhow::Result<()> {
+    if pretty {
+        serde_json::to_writer_pretty(&mut out, value)?;
+    } else {
+        serde_json::to_writer(&mut out, value)?;
+    }
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
+}
+
 /// Print JSON compact or pretty, as `--format=json|json-pretty`.
 pub fn print_json(value: &impl serde::Serialize, pretty: bool) -> anyhow::Result<()> {
-    let text = if pretty {
-        serde_json::to_string_pretty(value)?
-    } else {
-        serde_json::to_string(value)?
-    };
-    println!("{text}");
-    Ok(())
+    write_json(io::BufWriter::new(io::stdout().lock()), value, pretty)
 }
 
 #[cfg(test)]

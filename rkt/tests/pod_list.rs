@@ -160,27 +160,52 @@ fn a_pod_without_manifest_gets_dashes() {
 #[test]
 fn a_thousand_pods_list_quickly() {
     let w = World::new();
-    let template = w.exited(&[("web", IMAGE_A, "example.com/web", Some("1"))], &[0]);
-    // Copy the template pod directory 999 times (much faster than building each).
-    let run = template.path().parent().unwrap().to_path_buf();
-    for _ in 0..999 {
+    // Two images, so the per-image name cache (and the threads each keeping one) must give
+    // every row its own pod's image name.
+    let web = w.exited(&[("web", IMAGE_A, "example.com/web", Some("1"))], &[0]);
+    let db = w.exited(&[("db", IMAGE_B, "example.com/db", None)], &[0]);
+    // Copy the template pod directories (much faster than building each pod).
+    let run = web.path().parent().unwrap().to_path_buf();
+    for i in 0..998 {
         let uuid = aci::manifest::Uuid::new_v4().unwrap().to_string();
+        let template = if i % 3 == 0 { db.path() } else { web.path() };
         let st = std::process::Command::new("cp")
             .arg("-a")
-            .arg(template.path())
+            .arg(template)
             .arg(run.join(uuid))
             .status()
             .unwrap();
         assert!(st.success());
     }
     let start = std::time::Instant::now();
-    let out = w.env.rkt(&["list", "--no-legend"]);
+    let out = w.env.rkt(&["list", "--no-legend", "--full"]);
     let took = start.elapsed();
-    assert_eq!(out.ok().lines().count(), 1000);
+    let rows: Vec<Vec<String>> = out.ok().lines().map(cells).collect();
+    assert_eq!(rows.len(), 1000);
+    for r in &rows {
+        let want = if r[1] == "db" {
+            "example.com/db"
+        } else {
+            "example.com/web:1"
+        };
+        assert_eq!(r[2], want, "{r:?}");
+    }
+    let uuids: Vec<&String> = rows.iter().map(|r| &r[0]).collect();
+    assert!(uuids.is_sorted(), "rows out of UUID order");
     // The goal is 50 ms in release builds; a debug build gets slack.
     assert!(
         took < std::time::Duration::from_secs(2),
         "listing took {took:?}"
     );
     eprintln!("listing 1000 pods took {took:?}");
+
+    let json = w.env.rkt(&["list", "--format=json"]);
+    let v: serde_json::Value = serde_json::from_str(json.ok()).unwrap();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, uuids.iter().map(|u| u.as_str()).collect::<Vec<_>>());
 }

@@ -26,6 +26,7 @@ mod info;
 mod json;
 mod remove;
 mod transition;
+mod view;
 
 use std::fs::{self, File};
 use std::io;
@@ -260,6 +261,12 @@ impl Pods {
     /// The UUIDs of the pods in `dirs`, sorted, each once (a pod may move during the scan).
     /// Entries that are not UUID-named directories are skipped.
     pub fn uuids(&self, dirs: &[PodDir]) -> Result<Vec<Uuid>> {
+        Ok(self.scan(dirs)?.into_iter().map(|(u, _)| u).collect())
+    }
+
+    /// Like [`Pods::uuids`], with the folder each pod was seen in (the first one in lifecycle
+    /// order when a move made it show up twice). Each folder is read once.
+    fn scan(&self, dirs: &[PodDir]) -> Result<Vec<(Uuid, PodDir)>> {
         let mut out = Vec::new();
         for &d in dirs {
             let dir = self.state_dir(d);
@@ -274,13 +281,13 @@ impl Pods {
                 let Some(name) = name.to_str() else { continue };
                 // Only canonical names: `Uuid::from_str` would also take other spellings.
                 match name.parse::<Uuid>() {
-                    Ok(u) if u.to_string() == name => out.push(u),
+                    Ok(u) if u.to_string() == name => out.push((u, d)),
                     _ => continue,
                 }
             }
         }
         out.sort();
-        out.dedup();
+        out.dedup_by_key(|(u, _)| *u);
         Ok(out)
     }
 
@@ -318,8 +325,8 @@ impl Pods {
     /// Open each pod currently in one of `dirs`, in UUID order, and hand it to `f`. Pods that
     /// vanish or move to a folder outside `dirs` meanwhile are skipped, as in rkt.
     pub fn for_each(&self, dirs: &[PodDir], mut f: impl FnMut(Pod) -> Result<()>) -> Result<()> {
-        for uuid in self.uuids(dirs)? {
-            let pod = match Pod::open_uuid(self, uuid) {
+        for (uuid, seen_in) in self.scan(dirs)? {
+            let pod = match Pod::open_seen(self, uuid, seen_in) {
                 Ok(p) => p,
                 Err(PodError::Gone { .. }) => continue,
                 Err(e) => return Err(e),
@@ -329,6 +336,59 @@ impl Pods {
             }
         }
         Ok(())
+    }
+}
+
+/// Below this many pods a listing stays on one thread: starting threads would cost more.
+const PARALLEL_MIN_PODS: usize = 64;
+/// Listing is syscall-bound; more threads than this only contend on the same directories.
+const MAX_LIST_THREADS: usize = 4;
+
+impl Pods {
+    /// `f` applied to each pod currently in one of `dirs` (pods that vanish or move out of
+    /// `dirs` meanwhile are skipped, as in [`Pods::for_each`]), results in UUID order. Many pods
+    /// are split into contiguous runs read on a few threads; `state` makes each thread's
+    /// scratch state (e.g. a cache), so `f` needs no locking.
+    pub fn map_pods<T: Send, S>(
+        &self,
+        dirs: &[PodDir],
+        state: impl Fn() -> S + Sync,
+        f: impl Fn(&mut S, Pod) -> T + Sync,
+    ) -> Result<Vec<T>> {
+        let seen = self.scan(dirs)?;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_LIST_THREADS);
+        let run = |part: &[(Uuid, PodDir)]| -> Result<Vec<T>> {
+            let mut s = state();
+            let mut out = Vec::with_capacity(part.len());
+            for &(uuid, seen_in) in part {
+                match Pod::open_seen(self, uuid, seen_in) {
+                    Ok(pod) if dirs.contains(&pod.dir()) => out.push(f(&mut s, pod)),
+                    Ok(_) | Err(PodError::Gone { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(out)
+        };
+        if threads < 2 || seen.len() < PARALLEL_MIN_PODS {
+            return run(&seen);
+        }
+        let parts: Vec<Result<Vec<T>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = seen
+                .chunks(seen.len().div_ceil(threads))
+                .map(|part| scope.spawn(move || run(part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut out = Vec::with_capacity(seen.len());
+        for part in parts {
+            out.extend(part?);
+        }
+        Ok(out)
     }
 }
 
@@ -409,25 +469,41 @@ impl Pod {
     /// Open the pod with this exact UUID, probing the folders in lifecycle order.
     pub fn open_uuid(pods: &Pods, uuid: Uuid) -> Result<Pod> {
         for d in PodDir::ALL {
-            let path = pods.state_dir(d).join(uuid.to_string());
-            match open_dir(&path) {
-                Ok(fd) => {
-                    let mut pod = Pod {
-                        root: pods.root.clone(),
-                        uuid,
-                        dir: d,
-                        fd,
-                        held: None,
-                        locked_elsewhere: false,
-                    };
-                    pod.probe_lock()?;
-                    return Ok(pod);
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_err("open pod directory", path)(e)),
+            if let Some(pod) = Pod::open_in_dir(pods, uuid, d)? {
+                return Ok(pod);
             }
         }
         Err(PodError::Gone { uuid })
+    }
+
+    /// Open a pod a directory scan saw in `seen_in`: one open where it most likely still is,
+    /// the lifecycle probe only when it moved meanwhile.
+    fn open_seen(pods: &Pods, uuid: Uuid, seen_in: PodDir) -> Result<Pod> {
+        match Pod::open_in_dir(pods, uuid, seen_in)? {
+            Some(pod) => Ok(pod),
+            None => Pod::open_uuid(pods, uuid),
+        }
+    }
+
+    /// The pod if its directory is in folder `d` (None when not there), lock state probed.
+    fn open_in_dir(pods: &Pods, uuid: Uuid, d: PodDir) -> Result<Option<Pod>> {
+        let path = pods.state_dir(d).join(uuid.to_string());
+        match open_dir(&path) {
+            Ok(fd) => {
+                let mut pod = Pod {
+                    root: pods.root.clone(),
+                    uuid,
+                    dir: d,
+                    fd,
+                    held: None,
+                    locked_elsewhere: false,
+                };
+                pod.probe_lock()?;
+                Ok(Some(pod))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("open pod directory", path)(e)),
+        }
     }
 
     pub fn uuid(&self) -> Uuid {

@@ -284,7 +284,7 @@ fn list_reports_every_pod_with_its_state() {
         seen.push((info.uuid, info.state));
         if info.state == PodState::Preparing {
             assert!(
-                info.manifest.is_none(),
+                info.app_names.is_empty(),
                 "no manifest expected while preparing"
             );
         }

@@ -1,15 +1,16 @@
 //! `rkt list`: a table (or JSON) of the pods, one row per app, pod columns on its first row.
 //! Pods that cannot be read are reported on stderr after the listing; they never abort it.
 
+use std::io::{self, BufWriter};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use stage0::pod::{NetInfo, Pods};
+use stage0::pod::{NetInfo, PodDir, Pods};
 use stage0::pod_ops::{ListRow, list_rows};
 
 use crate::cli::{ListArgs, PodFormat};
 use crate::context::Ctx;
-use crate::output::{Table, full_time, human_ago, print_json};
+use crate::output::{Table, full_time, human_ago, write_json};
 
 /// `sha512-` and 12 hex digits, as rkt's `--full` IMAGE ID column.
 const IMAGE_ID_LEN: usize = "sha512-".len() + 12;
@@ -22,13 +23,14 @@ pub fn run(ctx: &Ctx, args: &ListArgs) -> anyhow::Result<ExitCode> {
         Some(format) => {
             let mut objects = Vec::new();
             let mut errors = Vec::new();
-            for info in pods.list()? {
-                match info {
-                    Ok(i) => objects.push(i.json),
+            for json in pods.map_pods(&PodDir::ALL, || (), |_, pod| pod.json_now())? {
+                match json {
+                    Ok(j) => objects.push(j),
                     Err(e) => errors.push(e.to_string()),
                 }
             }
-            print_json(&objects, format == PodFormat::JsonPretty)?;
+            let out = BufWriter::new(io::stdout().lock());
+            write_json(out, &objects, format == PodFormat::JsonPretty)?;
             errors
         }
         None => {

@@ -15,10 +15,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aci::manifest::{PodManifest, Uuid};
-use rustix::fs::{Mode, OFlags, openat};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, openat, statat};
 use serde::{Deserialize, Serialize};
 
 use super::json::PodJson;
+use super::view::PodView;
 use super::{Pod, PodError, PodState, Pods, Result, io_err};
 use crate::fsutil;
 
@@ -41,8 +42,11 @@ impl Pod {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_err("open", self.path().join(rel))(e)),
         };
-        let mut buf = Vec::new();
-        f.read_to_end(&mut buf)
+        // Through `Take`: `File::read_to_end` would first stat and seek the file for a size
+        // hint, two syscalls per file that `rkt list` pays for every pod.
+        let mut buf = Vec::with_capacity(4096);
+        io::Read::take(&mut f, u64::MAX)
+            .read_to_end(&mut buf)
             .map_err(io_err("read", self.path().join(rel)))?;
         Ok(Some(buf))
     }
@@ -59,15 +63,18 @@ impl Pod {
         }
     }
 
+    /// The mtime of `rel`, None when it does not exist. One `fstatat` (no open): a symlink
+    /// is refused as opening it with `O_NOFOLLOW` would be.
     pub(super) fn mtime_in(&self, rel: &str) -> Result<Option<SystemTime>> {
-        match self.open_in(rel) {
-            Ok(f) => f
-                .metadata()
-                .and_then(|m| m.modified())
-                .map(Some)
-                .map_err(io_err("stat", self.path().join(rel))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err("open", self.path().join(rel))(e)),
+        match statat(&self.fd, rel, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => {
+                Err(io_err("open", self.path().join(rel))(
+                    rustix::io::Errno::LOOP.into(),
+                ))
+            }
+            Ok(st) => Ok(Some(system_time(st.st_mtime, st.st_mtime_nsec as i64))),
+            Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(io_err("stat", self.path().join(rel))(e.into())),
         }
     }
 
@@ -231,10 +238,15 @@ impl Pod {
 
     /// The exit code stage1 recorded for `app`, None while it has none.
     pub fn app_exit_code(&self, app: &str) -> Result<Option<i32>> {
+        self.app_exit_code_in(&self.stage1_rootfs()?, app)
+    }
+
+    /// [`Pod::app_exit_code`] with the stage1 rootfs already looked up.
+    fn app_exit_code_in(&self, rootfs: &str, app: &str) -> Result<Option<i32>> {
         if app.is_empty() || app.contains('/') || app.starts_with('.') {
             return Ok(None);
         }
-        let rel = format!("{}/rkt/status/{app}", self.stage1_rootfs()?);
+        let rel = format!("{rootfs}/rkt/status/{app}");
         Ok(self.read_int_in(&rel)?.map(|n| n as i32))
     }
 
@@ -268,39 +280,87 @@ impl Pod {
         }
     }
 
+    /// The manifest fields `list`/`status` show ([`PodView`]), None while no manifest is
+    /// expected or when the `pod` file is missing.
+    pub(crate) fn manifest_view(&self) -> Result<Option<PodView>> {
+        if !self.state().manifest_available() {
+            return Ok(None);
+        }
+        let Some(bytes) = self.read_in("pod")? else {
+            return Ok(None);
+        };
+        if let Some(view) = PodView::fast(&bytes) {
+            return Ok(Some(view));
+        }
+        match PodManifest::from_slice(&bytes) {
+            Ok(m) => Ok(Some(PodView::of(m))),
+            Err(source) => Err(PodError::Manifest {
+                uuid: self.uuid,
+                path: self.path().join("pod"),
+                source: Box::new(source),
+            }),
+        }
+    }
+
+    /// The exit codes recorded for the apps of `view` (the stage1 rootfs looked up once).
+    fn exit_codes_of(&self, view: Option<&PodView>) -> Result<BTreeMap<String, i32>> {
+        let mut out = BTreeMap::new();
+        let Some(apps) = view.map(|v| &v.apps).filter(|a| !a.is_empty()) else {
+            return Ok(out);
+        };
+        let rootfs = self.stage1_rootfs()?;
+        for app in apps {
+            if let Some(code) = self.app_exit_code_in(&rootfs, app.name.as_str())? {
+                out.insert(app.name.as_str().to_string(), code);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The networks `list`/`status` show: those of running pods only (as rkt).
+    fn running_networks(&self) -> Result<Vec<NetInfo>> {
+        if self.state() == PodState::Running {
+            self.networks()
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Only the `--format=json` object of the pod, read now (what `rkt list` prints).
+    pub fn json_now(&self) -> Result<PodJson> {
+        let view = self.manifest_view()?;
+        let networks = self.running_networks()?;
+        let codes = self.exit_codes_of(view.as_ref())?;
+        self.json(view.as_ref(), &networks, &self.times()?, &codes)
+    }
+
     /// Everything `list`/`status` show about the pod, read now.
     pub fn info(&self) -> Result<PodInfo> {
         let state = self.state();
-        let manifest = if state.manifest_available() {
-            self.manifest_if_present()?
-        } else {
-            None
-        };
-        let mut exit_codes = BTreeMap::new();
-        if let Some(m) = manifest.as_ref().filter(|_| state != PodState::Running) {
-            for app in &m.apps {
-                if let Some(code) = self.app_exit_code(app.name.as_str())? {
-                    exit_codes.insert(app.name.as_str().to_string(), code);
-                }
-            }
-        }
-        let networks = if state == PodState::Running {
-            self.networks()?
-        } else {
-            Vec::new()
-        };
+        let view = self.manifest_view()?;
+        let networks = self.running_networks()?;
+        let codes = self.exit_codes_of(view.as_ref())?;
+        let times = self.times()?;
         Ok(PodInfo {
             uuid: self.uuid,
             state,
             path: self.path(),
-            created: self.created()?,
-            started: self.started()?,
-            gc_marked: self.gc_marked()?,
+            created: times.created,
+            started: times.started,
+            gc_marked: times.gc_marked,
             pid: self.pid_file()?,
-            json: self.json(manifest.as_ref(), &networks)?,
-            manifest,
+            json: self.json(view.as_ref(), &networks, &times, &codes)?,
+            app_names: view
+                .iter()
+                .flat_map(|v| &v.apps)
+                .map(|a| a.name.as_str().to_string())
+                .collect(),
             networks,
-            exit_codes,
+            exit_codes: if state == PodState::Running {
+                BTreeMap::new()
+            } else {
+                codes
+            },
         })
     }
 }
@@ -346,8 +406,9 @@ pub struct PodInfo {
     pub uuid: Uuid,
     pub state: PodState,
     pub path: PathBuf,
-    /// None while the manifest is not expected (preparing, aborted prepare, deleting).
-    pub manifest: Option<PodManifest>,
+    /// The manifest's apps; empty while no manifest is expected (preparing, aborted prepare,
+    /// deleting) or present.
+    pub app_names: Vec<String>,
     pub created: Option<SystemTime>,
     pub started: Option<SystemTime>,
     pub gc_marked: Option<SystemTime>,

@@ -3,20 +3,40 @@
 //! `<app>-created`/`-started`/status files for mutable ones).
 
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
-use aci::manifest::PodManifest;
 use serde::{Deserialize, Serialize};
 
 use super::info::{NetInfo, unix_nanos, unix_secs};
+use super::view::{AppView, PodView};
 use super::{Pod, PodState, Result};
 
 const MUTABLE_ANNOTATION: &str = "coreos.com/rkt/stage1/mutable";
 
+/// The pod's times, read once per pod (every app of an immutable pod shares them).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Times {
+    pub created: Option<SystemTime>,
+    pub started: Option<SystemTime>,
+    pub gc_marked: Option<SystemTime>,
+}
+
 impl Pod {
+    pub(super) fn times(&self) -> Result<Times> {
+        Ok(Times {
+            created: self.created()?,
+            started: self.started()?,
+            gc_marked: self.gc_marked()?,
+        })
+    }
+
+    /// The `--format=json` object. `codes` are the apps' recorded exit codes.
     pub(super) fn json(
         &self,
-        manifest: Option<&PodManifest>,
+        manifest: Option<&PodView>,
         networks: &[NetInfo],
+        times: &Times,
+        codes: &BTreeMap<String, i32>,
     ) -> Result<PodJson> {
         let mut out = PodJson {
             name: self.uuid.to_string(),
@@ -24,8 +44,8 @@ impl Pod {
             networks: networks.to_vec(),
             app_names: Vec::new(),
             apps: Vec::new(),
-            created_at: self.created()?.map(unix_secs),
-            started_at: self.started()?.map(unix_secs),
+            created_at: times.created.map(unix_secs),
+            started_at: times.started.map(unix_secs),
             user_annotations: BTreeMap::new(),
             user_labels: BTreeMap::new(),
         };
@@ -34,13 +54,19 @@ impl Pod {
             .annotations
             .get(MUTABLE_ANNOTATION)
             .is_some_and(|v| v == "true");
+        // Only mutable pods look at per-app files beside the exit code.
+        let rootfs = if mutable && !m.apps.is_empty() {
+            Some(self.stage1_rootfs()?)
+        } else {
+            None
+        };
         for ra in &m.apps {
             out.app_names.push(ra.name.as_str().to_string());
             let mut app = app_json(ra, m);
-            if mutable {
-                self.mutable_app_state(&mut app)?;
-            } else {
-                self.immutable_app_state(&mut app)?;
+            let code = codes.get(ra.name.as_str()).copied();
+            match &rootfs {
+                Some(rootfs) => self.mutable_app_state(&mut app, rootfs, code, times)?,
+                None => self.immutable_app_state(&mut app, code, times),
             }
             out.apps.push(app);
         }
@@ -50,21 +76,26 @@ impl Pod {
     }
 
     /// All apps of an immutable pod share its fate; the exit code file says "exited".
-    fn immutable_app_state(&self, app: &mut AppJson) -> Result<()> {
+    fn immutable_app_state(&self, app: &mut AppJson, code: Option<i32>, times: &Times) {
         app.state = AppState::from_pod(self.state());
-        app.created_at = self.created()?.map(unix_nanos);
-        if let Some(code) = self.app_exit_code(&app.name)? {
+        app.created_at = times.created.map(unix_nanos);
+        if let Some(code) = code {
             app.state = AppState::Exited;
             app.exit_code = Some(code);
         }
-        app.started_at = self.started()?.map(unix_nanos);
-        app.finished_at = self.gc_marked()?.map(unix_nanos);
-        Ok(())
+        app.started_at = times.started.map(unix_nanos);
+        app.finished_at = times.gc_marked.map(unix_nanos);
     }
 
     /// Apps of a mutable pod have their own created/started/status files.
-    fn mutable_app_state(&self, app: &mut AppJson) -> Result<()> {
-        let status = format!("{}/rkt/status/{}", self.stage1_rootfs()?, app.name);
+    fn mutable_app_state(
+        &self,
+        app: &mut AppJson,
+        rootfs: &str,
+        code: Option<i32>,
+        times: &Times,
+    ) -> Result<()> {
+        let status = format!("{rootfs}/rkt/status/{}", app.name);
         app.state = AppState::Unknown;
         if let Some(t) = self.mtime_in(&format!("{status}-created"))? {
             app.state = AppState::Created;
@@ -75,20 +106,20 @@ impl Pod {
                 if let Some(t) = self.mtime_in(&status)? {
                     app.state = AppState::Exited;
                     app.finished_at = Some(unix_nanos(t));
-                    app.exit_code = self.app_exit_code(&app.name)?;
+                    app.exit_code = code;
                 }
             }
         }
         // A hard-killed pod never wrote the status file: its apps are still over.
         if self.state().is_after_run() && app.state != AppState::Exited {
             app.state = AppState::Exited;
-            app.finished_at = self.gc_marked()?.map(unix_nanos);
+            app.finished_at = times.gc_marked.map(unix_nanos);
         }
         Ok(())
     }
 }
 
-fn app_json(ra: &aci::manifest::RuntimeApp, m: &PodManifest) -> AppJson {
+fn app_json(ra: &AppView, m: &PodView) -> AppJson {
     let mounts = ra
         .mounts
         .iter()

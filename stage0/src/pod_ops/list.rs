@@ -1,6 +1,7 @@
 //! `rkt list`'s table rows: per pod only what the table prints (state, times, networks of
 //! running pods, and each app's name and image), so that listing a thousand pods stays fast.
 
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 use aci::manifest::{ImageManifest, Uuid};
@@ -34,39 +35,53 @@ pub struct ListApp {
 /// Every pod, in UUID order, plus the errors of the pods (or apps) that could not be read:
 /// one bad pod never stops the listing.
 pub fn list_rows(pods: &Pods) -> Result<(Vec<ListRow>, Vec<PodOpsError>)> {
-    let mut rows = Vec::new();
+    // Per thread, image names by image ID: the same image's manifest is read once for all the
+    // pods that run it (an ID names exactly one manifest, so no pod can show another's name).
+    let per_pod = pods.map_pods(&PodDir::ALL, HashMap::new, |names, pod| {
+        let mut errors = Vec::new();
+        let row = row(&pod, names, &mut errors);
+        (row, errors)
+    })?;
+    let mut rows = Vec::with_capacity(per_pod.len());
     let mut errors = Vec::new();
-    pods.for_each(&PodDir::ALL, |pod| {
-        match row(&pod, &mut errors) {
+    for (row, errs) in per_pod {
+        errors.extend(errs);
+        match row {
             Ok(r) => rows.push(r),
             Err(e) => errors.push(e),
         }
-        Ok(())
-    })?;
+    }
     Ok((rows, errors))
 }
 
-fn row(pod: &Pod, errors: &mut Vec<PodOpsError>) -> Result<ListRow> {
+fn row(
+    pod: &Pod,
+    names: &mut HashMap<String, String>,
+    errors: &mut Vec<PodOpsError>,
+) -> Result<ListRow> {
     let state = pod.state();
-    let manifest = if state.manifest_available() {
-        pod.manifest_if_present()?
-    } else {
-        None
-    };
+    let manifest = pod.manifest_view()?;
     let mut apps = Vec::new();
     for ra in manifest.iter().flat_map(|m| &m.apps) {
         let name = ra.name.as_str().to_string();
-        let image_name = match image_name(pod, &name) {
-            Ok(n) => Some(n),
-            Err(e) => {
-                errors.push(e);
-                None
-            }
+        let image_id = ra.image.id.to_string();
+        let image_name = match names.get(&image_id) {
+            Some(n) => Some(n.clone()),
+            None => match image_name(pod, &name) {
+                Ok(n) => {
+                    names.insert(image_id.clone(), n.clone());
+                    Some(n)
+                }
+                Err(e) => {
+                    errors.push(e);
+                    None
+                }
+            },
         };
         apps.push(ListApp {
             name,
             image_name,
-            image_id: ra.image.id.to_string(),
+            image_id,
         });
     }
     let networks = if state == PodState::Running {
