@@ -118,7 +118,7 @@ fn header(identifier: &str, unit: &str, priority: u8) -> String {
 /// of the v2 (`0::`) or else the v1 `name=systemd` path that is not a slice, when that is a
 /// `.service` or `.scope`. Deeper components are cgroups inside that unit (stage1's
 /// `machine-rkt-<uuid>.scope/stage1.scope`, or a user manager's units below `user@.service`).
-fn own_unit(proc_cgroup: &str) -> Option<&str> {
+pub(crate) fn own_unit(proc_cgroup: &str) -> Option<&str> {
     let v2 = proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"));
     let v1 = proc_cgroup
         .lines()
