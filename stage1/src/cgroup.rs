@@ -9,7 +9,7 @@
 //! not talk to systemd or machined.
 //!
 //! **Layout** (per hierarchy): `<pod>/` holds no process; `<pod>/stage1.scope/` holds
-//! stage1's `init` and the pod's PID 1 (a name no app can have: app names are ACNames, without
+//! the pod's PID 1 (a name no app can have: app names are ACNames, without
 //! dots); `<pod>/<app>/` holds the app (its stage2, the app, its children and its handlers).
 //! v2 forbids processes in a cgroup that hands controllers to its children, hence the leaf.
 //!
@@ -26,24 +26,38 @@
 //! controller and, on v2, an eBPF device program on each app's cgroup ([`devices`]).
 //!
 //! **Records** in the pod dir: `cgroups` (every pod cgroup directory, one per line, written
-//! before the first mkdir so `gc` finds even a half-made set) and `subcgroup` (rkt's file: the
-//! pod cgroup relative to its hierarchy's root, from `name=systemd`, else v2).
+//! before the first mkdir so `gc` finds even a half-made set; plus `supervisor <dir>` for a
+//! [`delegate`] leaf stage1 made) and `subcgroup` (rkt's file: the pod cgroup relative to its
+//! hierarchy's root, from `name=systemd`, else v2).
 //!
-//! **Joining:** `init` moves itself into `stage1.scope` before the pod's clone. For each app it
-//! opens the `cgroup.procs` files of the app's cgroups beforehand (close-on-exec); the
-//! supervisor's forked child writes `0` (= itself) to each before exec'ing stage2 (one
-//! `write(2)` each: async-signal-safe, and it works after the pivot, where `/sys/fs` is hidden).
-//! The memory controller's OOM counter file is opened too, so PID 1 can tell an OOM kill.
+//! **Joining** without migrations where the kernel allows: a migration (a write to
+//! `cgroup.procs`) waits for an RCU grace period (5-10 ms), being born into a cgroup does not.
+//! stage1's host-side process stays where it was (the caller's cgroup, or the [`delegate`]
+//! leaf): nothing relies on it being in the pod (`gc`, `stop`, `enter` and machined go by the
+//! record and the pod's PID 1). The pod's PID 1 is cloned straight into the v2 `stage1.scope`
+//! (`clone3(CLONE_INTO_CGROUP)`, see [`crate::ns::clone_fork`]); the host side then writes its
+//! pid into the v1 `stage1.scope`s, back to back (only the first write waits for a grace
+//! period) and while the child sets the pod up. For each app, `init` opens its v2 cgroup
+//! directory and the `cgroup.procs` files beforehand (close-on-exec); the supervisor clones the
+//! app's process into the v2 cgroup and that child writes `0` (= itself) to the v1 files (and to
+//! the v2 one when the clone3 fell back to a fork) before exec'ing stage2: one async-signal-safe
+//! `write(2)` each, which works after the pivot, where `/sys/fs` is hidden. The memory
+//! controller's OOM counter file is opened too, so PID 1 can tell an OOM kill.
 
+pub mod delegate;
 pub mod devices;
+mod discover;
 pub mod limits;
+mod record;
+
+pub use discover::{discover, host_hierarchies, readonly_devices_hierarchy};
+pub use record::{join_app, remove_recorded, remove_tree};
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use limits::{AppLimits, Setting};
 
@@ -118,6 +132,25 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "app {app}: its {controller} limit cannot be enforced: the {controller} controller is \
+         not delegated to the cgroup {} (run the pod under a unit with Delegate=yes, e.g. \
+         `systemd-run -p Delegate=yes rkt run ...`, or enable {controller} in its parent's \
+         cgroup.subtree_control)",
+        cgroup.display()
+    )]
+    NotDelegated {
+        app: String,
+        controller: &'static str,
+        cgroup: PathBuf,
+    },
+    #[error("cannot move pid {pid} into the cgroup {path}")]
+    Place {
+        pid: i32,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("{PIDS_LIMIT_ENV}={0:?}: not a positive number or \"max\"")]
     PidsLimit(String),
 }
@@ -168,115 +201,6 @@ pub fn pod_scope_name(uuid: &str) -> String {
     format!("machine-{}.scope", escape_unit(&format!("rkt-{uuid}")))
 }
 
-/// The hierarchies of a `/proc/self/mountinfo` text that the caller's `/proc/self/cgroup`
-/// places it in, restricted to those the pod uses. A cgroup outside the visible part of its
-/// hierarchy (a bind-mounted subtree) is skipped.
-pub fn discover(mountinfo: &str, proc_cgroup: &str) -> Vec<Hierarchy> {
-    let mut out = Vec::new();
-    for line in mountinfo.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let Some(sep) = fields.iter().position(|f| *f == "-") else {
-            continue;
-        };
-        let (Some(root), Some(mount), Some(fstype), Some(opts)) = (
-            fields.get(3),
-            fields.get(4),
-            fields.get(sep + 1),
-            fields.get(sep + 3),
-        ) else {
-            continue;
-        };
-        // A read-only hierarchy belongs to a container manager (nspawn mounts the v1
-        // controllers so): no cgroup can be made there, so the pod does without it.
-        if fields
-            .get(5)
-            .is_some_and(|o| o.split(',').any(|o| o == "ro"))
-        {
-            continue;
-        }
-        let (version, controllers) = match *fstype {
-            "cgroup2" => (Version::V2, Vec::new()),
-            "cgroup" => {
-                let used: Vec<String> = opts
-                    .split(',')
-                    .filter(|o| V1_USED.contains(o))
-                    .map(str::to_string)
-                    .collect();
-                if used.is_empty() {
-                    continue;
-                }
-                (Version::V1, used)
-            }
-            _ => continue,
-        };
-        let Some(path) = own_path(proc_cgroup, version, &controllers) else {
-            continue;
-        };
-        let Ok(below) = Path::new(&path).strip_prefix(root) else {
-            continue;
-        };
-        let mount = crate::gc::unescape(mount);
-        if out.iter().any(|h: &Hierarchy| h.own.starts_with(&mount)) {
-            continue; // The same hierarchy mounted twice.
-        }
-        out.push(Hierarchy {
-            version,
-            controllers,
-            own: mount.join(below),
-            relative: PathBuf::from(path),
-        });
-    }
-    out
-}
-
-/// The caller's path in one hierarchy, from `/proc/self/cgroup` (`id:controllers:path`).
-fn own_path(proc_cgroup: &str, version: Version, controllers: &[String]) -> Option<String> {
-    proc_cgroup.lines().find_map(|line| {
-        let mut parts = line.splitn(3, ':');
-        let (_, list, path) = (parts.next()?, parts.next()?, parts.next()?);
-        let hit = match version {
-            Version::V2 => list.is_empty(),
-            Version::V1 => {
-                !list.is_empty() && controllers.iter().all(|c| list.split(',').any(|l| l == c))
-            }
-        };
-        hit.then(|| path.to_string())
-    })
-}
-
-/// The host's hierarchies, for the calling process.
-pub fn host_hierarchies() -> Result<Vec<Hierarchy>> {
-    let read = |p: &str| {
-        fs::read_to_string(p).map_err(|source| CgroupError::Read {
-            path: p.into(),
-            source,
-        })
-    };
-    Ok(discover(
-        &read("/proc/self/mountinfo")?,
-        &read("/proc/self/cgroup")?,
-    ))
-}
-
-/// Whether a `/proc/self/mountinfo` text shows a read-only v1 `devices` hierarchy: one a
-/// container manager mounted and enforces, which [`discover`] leaves out.
-pub fn readonly_devices_hierarchy(mountinfo: &str) -> bool {
-    mountinfo.lines().any(|line| {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let Some(sep) = fields.iter().position(|f| *f == "-") else {
-            return false;
-        };
-        let ro = fields
-            .get(5)
-            .is_some_and(|o| o.split(',').any(|o| o == "ro"));
-        let devices = fields.get(sep + 1) == Some(&"cgroup")
-            && fields
-                .get(sep + 3)
-                .is_some_and(|o| o.split(',').any(|o| o == "devices"));
-        ro && devices
-    })
-}
-
 fn mkdir(path: &Path) -> Result<()> {
     match fs::create_dir(path) {
         Err(e) if !(e.kind() == io::ErrorKind::AlreadyExists && path.is_dir()) => {
@@ -312,7 +236,12 @@ fn apply(dir: &Path, settings: &[Setting]) -> Result<()> {
 #[derive(Debug, Default)]
 pub struct AppCgroup {
     pub app: String,
-    /// The `cgroup.procs` of each of its cgroups, open for writing.
+    /// Its v2 cgroup directory (`O_PATH`), for `clone3(CLONE_INTO_CGROUP)`.
+    pub v2_dir: Option<OwnedFd>,
+    /// The `cgroup.procs` of its v2 cgroup, open for writing: the fallback when the clone3
+    /// into `v2_dir` was refused.
+    pub v2_procs: Option<OwnedFd>,
+    /// The `cgroup.procs` of each of its v1 cgroups, open for writing.
     pub procs: Vec<OwnedFd>,
     /// v1 `memory.oom_control` or v2 `memory.events`, open for reading.
     pub oom: Option<OwnedFd>,
@@ -325,6 +254,8 @@ pub struct PodCgroups {
     pub pod_dirs: Vec<(Hierarchy, PathBuf)>,
     /// v2: the controllers the pod hands to its apps.
     pub v2_enabled: Vec<String>,
+    /// The [`delegate`] leaf stage1's own process moved into, if it had to.
+    pub supervisor: Option<PathBuf>,
 }
 
 /// Creates the pod's cgroups (pod, stage1 leaf, one per app) in `hierarchies` with the limits.
@@ -341,17 +272,27 @@ pub fn create(
         .iter()
         .map(|h| (h.clone(), h.own.join(&scope)))
         .collect();
-    let mut text = String::new();
-    for (_, dir) in &pod_dirs {
-        text.push_str(&dir.to_string_lossy());
-        text.push('\n');
+    let v2 = hierarchies.iter().find(|h| h.version == Version::V2);
+    let supervisor = match v2 {
+        Some(h) => delegate::plan(h, std::process::id())?,
+        None => None,
+    };
+    // Recorded only when it is ours to remove: made by this stage1.
+    let own_leaf = supervisor.as_deref().filter(|l| !l.exists());
+    let dirs: Vec<&Path> = pod_dirs.iter().map(|(_, d)| d.as_path()).collect();
+    record::write(record, &dirs, own_leaf)?;
+    if let (Some(h), Some(leaf)) = (v2, &supervisor) {
+        delegate::enter(&h.own, leaf)?;
+        crate::debug!(
+            "stage1 moved into {} to delegate controllers",
+            leaf.display()
+        );
     }
-    crate::status::write_atomic(record, text.as_bytes()).map_err(|e| CgroupError::Write {
-        path: record.to_path_buf(),
-        value: "the pod's cgroup list".into(),
-        source: io::Error::other(e.to_string()),
-    })?;
-    let mut v2_enabled = Vec::new();
+    let v2_enabled = match v2 {
+        Some(h) => v2_to_enable(&h.own)?,
+        None => Vec::new(),
+    };
+    delegate::check_enforceable(hierarchies, &v2_enabled, apps)?;
     // Inside a container manager (nspawn), the v1 `devices` controller is mounted read-only
     // and its policy already bounds every process of the container, the pod's included.
     let v1_devices = hierarchies.iter().any(|h| h.has("devices"))
@@ -361,7 +302,7 @@ pub fn create(
         match h.version {
             Version::V1 => create_v1(h, pod, apps, pids_limit)?,
             Version::V2 => {
-                v2_enabled = create_v2(&h.own, pod, apps, pids_limit)?;
+                create_v2(pod, &v2_enabled, apps, pids_limit)?;
                 restrict_devices_v2(pod, apps, v1_devices)?;
             }
         }
@@ -369,7 +310,19 @@ pub fn create(
     Ok(PodCgroups {
         pod_dirs,
         v2_enabled,
+        supervisor,
     })
+}
+
+/// The wanted v2 controllers the caller's cgroup delegates to its children (its
+/// `cgroup.subtree_control`).
+fn v2_to_enable(parent: &Path) -> Result<Vec<String>> {
+    let delegated = read_controllers(&parent.join("cgroup.subtree_control"))?;
+    Ok(V2_WANTED
+        .iter()
+        .filter(|c| delegated.iter().any(|d| d == *c))
+        .map(|c| c.to_string())
+        .collect())
 }
 
 fn create_v1(
@@ -401,21 +354,15 @@ fn create_v1(
     Ok(())
 }
 
-/// The v2 part; returns the controllers enabled for the apps. Only the pod's own
-/// `cgroup.subtree_control` is written (it holds no process yet), never the caller's.
+/// The v2 part, enabling `enable` for the apps. Only the pod's own `cgroup.subtree_control`
+/// is written here (it holds no process yet); the caller's only by [`delegate::enter`].
 fn create_v2(
-    parent: &Path,
     pod: &Path,
+    enable: &[String],
     apps: &[(String, AppLimits)],
     pids_limit: Option<u64>,
-) -> Result<Vec<String>> {
-    let delegated = read_controllers(&parent.join("cgroup.subtree_control"))?;
-    let enable: Vec<String> = V2_WANTED
-        .iter()
-        .filter(|c| delegated.iter().any(|d| d == *c))
-        .map(|c| c.to_string())
-        .collect();
-    if let (true, Some(limit)) = (delegated.iter().any(|d| d == "pids"), pids_limit) {
+) -> Result<()> {
+    if let (true, Some(limit)) = (enable.iter().any(|d| d == "pids"), pids_limit) {
         apply(pod, &[limits::pids_limit(limit)])?;
     }
     if !enable.is_empty() {
@@ -433,7 +380,7 @@ fn create_v2(
             .collect();
         apply(&dir, &mine)?;
     }
-    Ok(enable)
+    Ok(())
 }
 
 /// Attaches the device program ([`devices`]) to each app's v2 cgroup. Where the kernel
@@ -486,10 +433,32 @@ fn read_controllers(path: &Path) -> Result<Vec<String>> {
 }
 
 impl PodCgroups {
-    /// Moves the calling process into the stage1 leaf of every hierarchy.
-    pub fn join_stage1(&self) -> Result<()> {
-        for (_, pod) in &self.pod_dirs {
-            write(&pod.join(STAGE1_LEAF).join("cgroup.procs"), "0")?;
+    /// The v2 stage1 leaf as a directory fd, for cloning the pod's PID 1 into it; `None`
+    /// without a v2 hierarchy or when it cannot be opened (then PID 1 is migrated instead).
+    pub fn stage1_dir(&self) -> Option<OwnedFd> {
+        let (_, pod) = self
+            .pod_dirs
+            .iter()
+            .find(|(h, _)| h.version == Version::V2)?;
+        open_dir(&pod.join(STAGE1_LEAF))
+            .map_err(|e| crate::debug!("{e}: PID 1 will be migrated"))
+            .ok()
+    }
+
+    /// Moves `pid` (the pod's PID 1) into the stage1 leaf of every hierarchy, but the v2 one
+    /// when it was born there (`placed_v2`). The writes go back to back: only the first waits
+    /// for the kernel's grace period.
+    pub fn place_stage1(&self, pid: i32, placed_v2: bool) -> Result<()> {
+        for (h, pod) in &self.pod_dirs {
+            if placed_v2 && h.version == Version::V2 {
+                continue;
+            }
+            let path = pod.join(STAGE1_LEAF).join("cgroup.procs");
+            fs::write(&path, pid.to_string()).map_err(|source| CgroupError::Place {
+                pid,
+                path,
+                source,
+            })?;
         }
         Ok(())
     }
@@ -517,7 +486,13 @@ impl PodCgroups {
         };
         for (h, pod) in &self.pod_dirs {
             let dir = pod.join(app);
-            out.procs.push(open(&dir.join("cgroup.procs"), true)?);
+            let procs = open(&dir.join("cgroup.procs"), true)?;
+            if h.version == Version::V2 {
+                out.v2_procs = Some(procs);
+                out.v2_dir = open_dir(&dir).ok();
+            } else {
+                out.procs.push(procs);
+            }
             let oom = match h.version {
                 Version::V1 if h.has("memory") => Some("memory.oom_control"),
                 Version::V2 if self.v2_enabled.iter().any(|c| c == "memory") => {
@@ -530,6 +505,31 @@ impl PodCgroups {
             }
         }
         Ok(out)
+    }
+}
+
+/// A cgroup directory as an `O_PATH` fd (all `CLONE_INTO_CGROUP` needs).
+fn open_dir(path: &Path) -> Result<OwnedFd> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)
+        .map(OwnedFd::from)
+        .map_err(|source| CgroupError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+impl AppCgroup {
+    /// The raw fds the forked child needs: the v2 directory to be cloned into, and the
+    /// `cgroup.procs` files to write when it was (v1 only) or was not (v1 and v2).
+    pub fn raw_fds(&self) -> (Option<RawFd>, Vec<RawFd>, Option<RawFd>) {
+        (
+            self.v2_dir.as_ref().map(|f| f.as_raw_fd()),
+            self.procs.iter().map(|f| f.as_raw_fd()).collect(),
+            self.v2_procs.as_ref().map(|f| f.as_raw_fd()),
+        )
     }
 }
 
@@ -585,103 +585,6 @@ pub fn read_oom_kills(fd: &OwnedFd) -> u64 {
     match file.read_at(&mut buf, 0) {
         Ok(n) => limits::oom_kills(&String::from_utf8_lossy(&buf[..n])),
         Err(_) => 0,
-    }
-}
-
-/// The pod cgroup directories listed in `record`; none when there is no record (a pod made
-/// before cgroups existed, or one that never got that far).
-fn read_record(record: &Path) -> Result<Vec<PathBuf>> {
-    match fs::read_to_string(record) {
-        Ok(text) => Ok(text
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(PathBuf::from)
-            .collect()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(source) => Err(CgroupError::Read {
-            path: record.to_path_buf(),
-            source,
-        }),
-    }
-}
-
-/// Moves the calling process into `app`'s cgroups (for `enter`, from the host's mount
-/// namespace): `<dir>/<app>/cgroup.procs` of every directory listed in `record`. Returns how
-/// many it joined; a pod without a record (made before cgroups existed) joins none.
-pub fn join_app(record: &Path, app: &str) -> Result<usize> {
-    let dirs = read_record(record)?;
-    for dir in &dirs {
-        write(&dir.join(app).join("cgroup.procs"), "0")?;
-    }
-    Ok(dirs.len())
-}
-
-/// Removes the pod cgroups listed in `record` (and everything below them), deepest first.
-/// Processes still in them are killed and the removal retried for up to a second. Every listed
-/// directory must be named after the pod (`uuid`). A missing record means nothing to do.
-pub fn remove_recorded(record: &Path, uuid: &str) -> Result<usize> {
-    let scope = pod_scope_name(uuid);
-    let mut removed = 0;
-    for dir in read_record(record)? {
-        if dir.file_name().is_none_or(|n| n != scope.as_str()) {
-            return Err(CgroupError::Foreign {
-                path: dir,
-                uuid: uuid.to_string(),
-            });
-        }
-        removed += remove_tree(&dir)?;
-    }
-    Ok(removed)
-}
-
-/// Removes `dir` and its child cgroups; returns how many directories went.
-pub fn remove_tree(dir: &Path) -> Result<usize> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(source) => {
-            return Err(CgroupError::Read {
-                path: dir.to_path_buf(),
-                source,
-            });
-        }
-    };
-    let mut count = 0;
-    for entry in entries.flatten() {
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            count += remove_tree(&entry.path())?;
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(1);
-    loop {
-        match fs::remove_dir(dir) {
-            Ok(()) => return Ok(count + 1),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(count),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
-                kill_members(dir);
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(source) => {
-                return Err(CgroupError::Remove {
-                    path: dir.to_path_buf(),
-                    source,
-                });
-            }
-        }
-    }
-}
-
-/// SIGKILLs every process listed in the cgroup's `cgroup.procs`.
-fn kill_members(dir: &Path) {
-    let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) else {
-        return;
-    };
-    for pid in text.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-        if pid > 0 {
-            crate::debug!("cgroup {}: killing leftover pid {pid}", dir.display());
-            // SAFETY: kill takes plain integers.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
     }
 }
 

@@ -11,7 +11,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use aci::manifest::EventHandlerName;
@@ -156,10 +156,12 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
         ctx.args.uuid,
         plan.apps.len()
     );
-    let cgroups = pod_cgroups(&ctx).map_err(|source| InitError::Cgroup {
+    let cg_err = |source| InitError::Cgroup {
         uuid: ctx.args.uuid.clone(),
         source,
-    })?;
+    };
+    let (made, cgroups) = pod_cgroups(&ctx).map_err(cg_err)?;
+    let stage1_dir = made.stage1_dir();
     // systemd: the sd_notify relay's sockets and the apps' journal streams, host side.
     let relay = notify::Relay::prepare(&ctx)?;
     let logs = journal::open(
@@ -170,8 +172,9 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
     let flags = ns::pod_namespace_flags(&ctx.args, net);
     let (ready_r, ready_w) = pipe()?;
     let (go_r, go_w) = pipe()?;
-    let child = ns::fork_into(flags)?;
+    let (child, placed) = ns::fork_into(flags, stage1_dir.as_ref().map(|f| f.as_raw_fd()))?;
     if child == 0 {
+        drop(stage1_dir);
         drop((ready_r, go_w));
         guard.disarm(); // The host side owns the teardown.
         let pipes = (ready_w, go_r);
@@ -184,7 +187,14 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
         };
         std::process::exit(code);
     }
-    drop((ready_w, go_r, logs));
+    drop((ready_w, go_r, logs, stage1_dir));
+    // While the child sets the pod up: the migrations clone3 could not spare (v1).
+    if let Err(e) = made.place_stage1(child, placed) {
+        // SAFETY: kill takes plain integers; the child is ours and not yet reaped.
+        unsafe { libc::kill(child, libc::SIGKILL) };
+        wait_child(child, true);
+        return Err(cg_err(e));
+    }
     if let Some(relay) = relay {
         relay
             .start()
@@ -229,10 +239,9 @@ impl Drop for NetGuard {
     }
 }
 
-/// Creates the pod's cgroups (see [`cgroup`]), moves this process (and so the pod's PID 1,
-/// cloned later) into the stage1 leaf, writes `subcgroup`, and opens what each app's forked
-/// child needs to join its own cgroup.
-fn pod_cgroups(ctx: &PodContext) -> Result<Vec<AppCgroup>, CgroupError> {
+/// Creates the pod's cgroups (see [`cgroup`]), writes `subcgroup`, and opens what each app's
+/// forked child needs to join its own cgroup. The pod's PID 1 is placed by the caller.
+fn pod_cgroups(ctx: &PodContext) -> Result<(cgroup::PodCgroups, Vec<AppCgroup>), CgroupError> {
     let hierarchies = cgroup::host_hierarchies()?;
     let apps: Vec<(String, cgroup::limits::AppLimits)> = ctx
         .apps
@@ -242,7 +251,6 @@ fn pod_cgroups(ctx: &PodContext) -> Result<Vec<AppCgroup>, CgroupError> {
     let pids = cgroup::pids_limit_from_env()?;
     let record = ctx.pod_dir.join(cgroup::RECORD_FILE);
     let made = cgroup::create(&hierarchies, &ctx.args.uuid, &apps, pids, &record)?;
-    made.join_stage1()?;
     if let Some(sub) = made.subcgroup() {
         let path = ctx.pod_dir.join("subcgroup");
         write_atomic(&path, sub.as_bytes()).map_err(|e| CgroupError::Write {
@@ -255,7 +263,11 @@ fn pod_cgroups(ctx: &PodContext) -> Result<Vec<AppCgroup>, CgroupError> {
         "pod cgroups: {:?}",
         made.pod_dirs.iter().map(|(_, d)| d).collect::<Vec<_>>()
     );
-    apps.iter().map(|(name, _)| made.open_app(name)).collect()
+    let opened = apps
+        .iter()
+        .map(|(name, _)| made.open_app(name))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((made, opened))
 }
 
 fn pipe() -> Result<(File, File), InitError> {

@@ -200,14 +200,22 @@ fn writes_pod_and_app_cgroups_in_a_fake_tree() {
     let hs = fake_tree(tmp.path());
     let lim = AppLimits {
         memory: Some(1 << 20),
-        cpu_milli: Some(500),
+        cpu_milli: None,
         cpu_shares: None,
     };
-    let apps = vec![
+    let mut apps = vec![
         ("web".to_string(), lim),
         ("db".into(), AppLimits::default()),
     ];
     let record = tmp.path().join("record");
+    // No hierarchy has cpu: a cpu limit fails the start before anything is made.
+    apps[1].1.cpu_milli = Some(500);
+    let err = create(&hs, UUID, &apps, Some(64), &record).unwrap_err();
+    assert!(
+        matches!(&err, CgroupError::NotDelegated { app, controller: "cpu", .. } if app == "db"),
+        "{err}"
+    );
+    apps[1].1.cpu_milli = None;
     let made = create(&hs, UUID, &apps, Some(64), &record).unwrap();
     let scope = pod_scope_name(UUID);
     let v2 = tmp.path().join("unified/caller").join(&scope);
@@ -216,7 +224,6 @@ fn writes_pod_and_app_cgroups_in_a_fake_tree() {
     assert_eq!(read(v2.join("cgroup.subtree_control")), "+memory +pids");
     assert_eq!(read(v2.join("pids.max")), "64");
     assert_eq!(read(v2.join("web/memory.max")), "1048576");
-    assert!(!v2.join("web/cpu.max").exists(), "cpu is not delegated");
     assert!(!v2.join("web/memory.swap.max").exists(), "optional, absent");
     assert!(v2.join(STAGE1_LEAF).is_dir() && v2.join("db").is_dir());
     assert!(!v2.join("db/memory.max").exists());
@@ -234,16 +241,23 @@ fn writes_pod_and_app_cgroups_in_a_fake_tree() {
     );
     assert_eq!(made.subcgroup().unwrap(), format!("caller/{scope}"));
 
-    // Joining writes "0" (the writer) to each cgroup.procs.
-    made.join_stage1().unwrap();
-    assert_eq!(read(v2.join(STAGE1_LEAF).join("cgroup.procs")), "0");
+    // PID 1 is placed by pid; v2 is skipped when the clone put it there.
+    made.place_stage1(1234, true).unwrap();
+    assert_eq!(read(v1.join(STAGE1_LEAF).join("cgroup.procs")), "1234");
+    assert!(!v2.join(STAGE1_LEAF).join("cgroup.procs").exists());
+    made.place_stage1(1235, false).unwrap();
+    assert_eq!(read(v2.join(STAGE1_LEAF).join("cgroup.procs")), "1235");
+    assert!(made.stage1_dir().is_some());
     for dir in [&v1, &v2] {
         fs::write(dir.join("web/cgroup.procs"), "").unwrap();
     }
     fs::write(v1.join("web/memory.oom_control"), "oom_kill 3\n").unwrap();
     fs::write(v2.join("web/memory.events"), "oom 1\noom_kill 1\n").unwrap();
     let app = made.open_app("web").unwrap();
-    assert_eq!(app.procs.len(), 2);
+    assert_eq!(app.procs.len(), 1, "v1 only");
+    assert!(app.v2_procs.is_some() && app.v2_dir.is_some());
+    let (dir_fd, v1_fds, v2_fd) = app.raw_fds();
+    assert!(dir_fd.is_some() && v2_fd.is_some() && v1_fds.len() == 1);
     // Both trees have memory here (never on a real host): the last one read wins.
     assert_eq!(read_oom_kills(app.oom.as_ref().unwrap()), 1);
 }
@@ -257,12 +271,16 @@ fn v2_without_delegation_only_groups() {
         memory: Some(4096),
         ..AppLimits::default()
     };
+    let record = tmp.path().join("r");
+    // A limit nothing enforces is an error, not an unlimited app.
+    let err = create(&hs, UUID, &[("a".into(), lim)], Some(10), &record).unwrap_err();
+    assert!(err.to_string().contains("Delegate=yes"), "{err}");
     let made = create(
         &hs,
         UUID,
-        &[("a".into(), lim)],
+        &[("a".into(), AppLimits::default())],
         Some(10),
-        &tmp.path().join("r"),
+        &record,
     )
     .unwrap();
     let pod = hs[0].own.join(pod_scope_name(UUID));
@@ -289,6 +307,13 @@ fn gc_removes_recorded_cgroups_deepest_first_and_refuses_foreign_ones() {
     assert_eq!(remove_recorded(&record, UUID).unwrap(), 5);
     assert!(!pod.exists());
     assert_eq!(remove_recorded(&record, UUID).unwrap(), 0, "idempotent");
+
+    // A recorded supervisor leaf goes too, after the pod's cgroups.
+    let leaf = tmp.path().join("unit").join(delegate::SUPERVISOR_LEAF);
+    fs::create_dir_all(&leaf).unwrap();
+    fs::write(&record, format!("supervisor {}\n", leaf.display())).unwrap();
+    assert_eq!(remove_recorded(&record, UUID).unwrap(), 1);
+    assert!(!leaf.exists() && tmp.path().join("unit").exists());
 
     fs::write(&record, format!("{}\n", tmp.path().display())).unwrap();
     let err = remove_recorded(&record, UUID).unwrap_err();
@@ -319,6 +344,32 @@ fn enter_joins_the_apps_cgroups() {
         assert_eq!(read(dir.join("web/cgroup.procs")), "0");
     }
     assert!(join_app(&record, "nope").is_err(), "an app without cgroups");
+}
+
+#[test]
+fn a_lone_caller_moves_into_a_supervisor_leaf_and_records_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hs: Vec<Hierarchy> = fake_tree(tmp.path()).into_iter().skip(1).collect();
+    let unit = &hs[0].own;
+    fs::write(unit.join("cgroup.controllers"), "memory pids\n").unwrap();
+    fs::write(unit.join("cgroup.subtree_control"), "").unwrap();
+    fs::write(
+        unit.join("cgroup.procs"),
+        format!("{}\n", std::process::id()),
+    )
+    .unwrap();
+    let record = tmp.path().join("r");
+    let made = create(&hs, UUID, &[], None, &record).unwrap();
+    let leaf = unit.join(delegate::SUPERVISOR_LEAF);
+    assert_eq!(made.supervisor.as_ref(), Some(&leaf));
+    assert_eq!(read(leaf.join("cgroup.procs")), "0", "moved itself");
+    // A plain file keeps the last write: each controller is enabled on its own.
+    assert_eq!(read(unit.join("cgroup.subtree_control")), "+pids");
+    let pod = unit.join(pod_scope_name(UUID));
+    assert_eq!(
+        read(record),
+        format!("{}\nsupervisor {}\n", pod.display(), leaf.display())
+    );
 }
 
 #[test]

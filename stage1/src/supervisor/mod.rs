@@ -365,7 +365,8 @@ pub struct RealSpawner {
     /// `/dev/null`, opened before the pivot (close-on-exec); `None` with `--interactive`.
     pub dev_null: Option<OwnedFd>,
     pub interactive: bool,
-    /// Per app: its cgroups' `cgroup.procs` (joined by the forked child) and OOM counter.
+    /// Per app: its v2 cgroup (cloned into), its cgroups' `cgroup.procs` (joined by the
+    /// forked child) and OOM counter.
     pub cgroups: Vec<crate::cgroup::AppCgroup>,
     /// PID 1's line to the sd_notify relay: `READY=1` once all apps started ([`crate::notify`]).
     pub notify_ready: Option<std::os::unix::net::UnixDatagram>,
@@ -401,17 +402,17 @@ impl Spawner for RealSpawner {
             .map(|l| (l.stdout.as_raw_fd(), l.stderr.as_raw_fd()));
         let foreground = self.interactive && job == Job::App;
         // Raw fds taken now: the child may not allocate.
-        let join: Vec<i32> = self
+        let (v2_dir, mut join, v2_procs) = self
             .cgroups
             .iter()
-            .filter(|c| c.app == app)
-            .flat_map(|c| c.procs.iter().map(|f| f.as_raw_fd()))
-            .collect();
-        // SAFETY: single-threaded process; the child only makes async-signal-safe calls on
-        // data prepared before the fork, then execs or exits.
-        let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            return Err(io::Error::last_os_error());
+            .find(|c| c.app == app)
+            .map(crate::cgroup::AppCgroup::raw_fds)
+            .unwrap_or_default();
+        join.reserve(1); // Room for the v2 fallback: no allocation after the clone.
+        // Born into its v2 cgroup where the kernel allows (no migration, see `cgroup`).
+        let (pid, placed) = crate::ns::clone_fork(0, v2_dir)?;
+        if !placed {
+            join.extend(v2_procs);
         }
         if pid == 0 {
             // SAFETY: see above; every pointer outlives the exec.
