@@ -2,7 +2,8 @@
 //!
 //! Everything that can be checked is checked before anything is touched (flags, `--net`, the
 //! lock fd, the pod files, every app spec). Then: block the handled signals and fork into the
-//! pod's namespaces (one `clone`; this process stays in the host's). The child is the pod's
+//! pod's namespaces and its v2 `stage1.scope` (one `clone3`; this process stays in the host's
+//! namespaces and cgroups, and places the child in the v1 `stage1.scope`s, see [`cgroup`]). The child is the pod's
 //! PID 1: `lo` up (`--net=none`), mounts ([`crate::setup`]), hostname, pivot into the stage1
 //! root, app specs, then "ready" on a pipe. The parent then publishes `pid` and answers "go"
 //! on a second pipe, so `pid` exists before any app starts (`enter` needs it); the child then

@@ -298,6 +298,31 @@ mod tests {
         assert_eq!(describe_flags(parent), "mnt,uts,net,pid");
     }
 
+    /// Forks with `cgroup`, the child exiting at once; returns whether it was placed.
+    fn fork_and_reap(cgroup: Option<RawFd>) -> bool {
+        let (pid, placed) = clone_fork(0, cgroup).unwrap();
+        if pid == 0 {
+            // SAFETY: the child of a fork only exits.
+            unsafe { libc::_exit(0) };
+        }
+        let mut status = 0;
+        // SAFETY: waitpid writes only into `status`.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        placed
+    }
+
+    #[test]
+    fn clone_into_a_non_cgroup_falls_back_to_a_fork() {
+        assert!(!fork_and_reap(None));
+        let dir = tempfile::tempdir().unwrap();
+        let fd = File::open(dir.path()).unwrap();
+        assert!(
+            !fork_and_reap(Some(fd.as_raw_fd())),
+            "not a cgroup directory"
+        );
+    }
+
     #[test]
     fn own_namespaces_are_not_rejoined() {
         let me = std::process::id() as i32;

@@ -179,7 +179,7 @@ mod tests {
             err.contains("Delegate=yes") && err.contains("x.service"),
             "{err}"
         );
-        assert!(check_enforceable(&[h.clone()], &["memory".into()], &apps).is_ok());
+        assert!(check_enforceable(std::slice::from_ref(&h), &["memory".into()], &apps).is_ok());
         let v1 = Hierarchy {
             version: Version::V1,
             controllers: vec!["memory".into()],
