@@ -37,7 +37,10 @@ SECONDS=0
 failed=0
 for t in boot1-system boot2-updated boot3-bad boot4-fallback; do
     echo "== image test: $t"
-    if ! "$here/run-vm.sh" "$image" "$work/disk.img" "$work/share" "$here/tests/$t.sh"; then
+    # Boot 1 also runs the systemd checks: about 100 s more under TCG.
+    timeout=${VM_TIMEOUT:-300}
+    [ "$t" = boot1-system ] && timeout=${VM_TIMEOUT:-600}
+    if ! VM_TIMEOUT=$timeout "$here/run-vm.sh" "$image" "$work/disk.img" "$work/share" "$here/tests/$t.sh"; then
         echo "== image test $t FAILED (console: the last lines above)"
         failed=1
         break
