@@ -1,12 +1,13 @@
 #!/bin/bash
-# The cached base of the host image: Debian (debootstrap, minbase) with systemd and a kernel,
-# trimmed of what a VM does not need, packed as OUT.tar.zst. Runs as root; no loop devices;
-# debootstrap mounts /proc and /sys inside its target only while it installs.
+# The cached base of the host image: Debian (debootstrap, minbase) with systemd, machined (pods
+# register as machines) and a kernel, trimmed of what a VM does not need, packed as OUT.tar.zst.
+# Runs as root; no loop devices; debootstrap mounts /proc and /sys inside its target only while
+# it installs.
 #   base.sh OUT.tar.zst
 set -euo pipefail
 out=${1:?usage: base.sh OUT.tar.zst}
 suite=bookworm
-packages=systemd,systemd-sysv,dbus,udev,kmod,initramfs-tools,linux-image-amd64,gdisk,e2fsprogs,iproute2,iptables,libssl3,ca-certificates
+packages=systemd,systemd-sysv,systemd-container,dbus,udev,kmod,initramfs-tools,linux-image-amd64,gdisk,e2fsprogs,iproute2,iptables,libssl3,ca-certificates
 
 # The mirror is the one this machine's apt already uses (never written into the repo).
 mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -1)

@@ -11,7 +11,8 @@ disk=$image/boot-disk.img
 # A sparse copy that grows ROOT by 2 GiB: the built image stays pristine for the tests.
 [ -f "$disk" ] || { cp --sparse=always "$image/disk.img" "$disk"; truncate -s +2G "$disk"; }
 echo "boot: $disk (delete it for a fresh one); Ctrl-A X quits qemu"
-exec "$qemu" -accel "${RKT_IMAGE_ACCEL:-tcg}" -m "${VM_MEMORY:-1024}" -smp 2 \
+# shellcheck disable=SC2046 # the accelerator flags are words
+exec "$qemu" $("$here/accel.sh") -m "${VM_MEMORY:-1024}" -smp 2 \
     -nographic -no-reboot -nic none \
     -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
     -append "console=ttyS0 root=/dev/disk/by-partlabel/ROOT ro panic=-1 ${VM_APPEND:-}" \

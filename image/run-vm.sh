@@ -4,7 +4,7 @@
 # code. The VM has a hard timeout (VM_TIMEOUT, default 300 s); its serial console goes to
 # SHARE/console.log. Without SCRIPT the guest only reports its state.
 #   run-vm.sh IMAGE_DIR DISK SHARE [SCRIPT]
-# KVM is used when RKT_IMAGE_ACCEL=kvm (it does not run stock kernels on every host), else TCG.
+# KVM is used when RKT_IMAGE_ACCEL=kvm (image/accel.sh says why not by default), else TCG.
 set -euo pipefail
 image=${1:?usage: run-vm.sh IMAGE_DIR DISK SHARE [SCRIPT]}
 disk=${2:?disk image}
@@ -17,8 +17,9 @@ rm -f "$share"/{script,stdout,stderr,exit,state,uptime,console.log}
 [ -z "$script" ] || install -m 0755 "$script" "$share/script"
 SECONDS=0
 code=0
+accel=$("$here/accel.sh")
 timeout --foreground -k 10 "${VM_TIMEOUT:-300}" "$qemu" \
-    -accel "${RKT_IMAGE_ACCEL:-tcg}" -m "${VM_MEMORY:-1024}" -smp 2 \
+    $accel -m "${VM_MEMORY:-1024}" -smp 2 \
     -nographic -no-reboot -nic none \
     -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
     -append "console=ttyS0 root=/dev/disk/by-partlabel/ROOT ro panic=-1 rkt_image.harness ${VM_APPEND:-}" \

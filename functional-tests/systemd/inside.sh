@@ -1,14 +1,20 @@
 #!/bin/bash
-# Runs inside the systemd container booted by functional-tests/tests/systemd.rs: drives `rkt run`
-# under the container's own systemd and writes KEY=value results to /rkt-test/results for the
-# test to assert on. Every step has its own timeout; the unit that runs this powers the
-# container off afterwards whatever happens.
+# Drives `rkt run` under a real systemd and writes KEY=value results for a test to assert on:
+# in the systemd container booted by functional-tests/tests/systemd.rs (the container tier), and
+# in the host image under qemu (image/tests/boot1-system.sh, the VM tier). Every step has its own
+# timeout; whoever runs this powers the system off afterwards whatever happens.
+# Environment (the container's defaults in brackets):
+#   RKT_TEST_DIR    [/rkt-test] results, logs, and the test images in images/
+#   RKT_TEST_DATA   [$RKT_TEST_DIR/data] rkt's --dir (on a local file system)
+#   RKT_TEST_UNITS  [/rkt-units] the shipped units to install first; empty: already installed
+#   RKT_TEST_MEMORY [0] 1: also the unit's memory limits (images oom.aci and fits.aci)
 set -u
-R=/rkt-test/results
+T=${RKT_TEST_DIR:-/rkt-test}
+R=$T/results
 : >"$R"
 say() { echo "$1=$2" >>"$R"; }
-RKT="/usr/bin/rkt --dir=/rkt-test/data --insecure-options=image"
-IMG=/rkt-test/images
+RKT="/usr/bin/rkt --dir=${RKT_TEST_DATA:-$T/data} --insecure-options=image"
+IMG=$T/images
 journal() { journalctl --no-pager -o cat "$@" 2>/dev/null; }
 # wait_state UNIT REGEX SECONDS: the unit's state once it matches (or the last one seen).
 wait_state() {
@@ -31,6 +37,28 @@ journalctl --sync 2>/dev/null
 say EXIT_JOURNAL_U "$(journal -u rkt-exit | grep -c hello-journal)"
 say EXIT_JOURNAL_T "$(journal -t exit | grep -c hello-journal)"
 say EXIT_APP_CGROUP "$(journal -t exit | grep '^CGROUP=' | grep -c 'rkt-exit.service')"
+
+# 1b. journald looks a line's unit up lazily, from the pid that wrote it: paused until the app
+# has exited, it finds no cgroup for that pid and must take the unit stage1 named in the stream's
+# header instead.
+data=${RKT_TEST_DATA:-$T/data}
+uuid=$T/late.uuid
+rm -f "$uuid"
+systemctl kill --signal=SIGSTOP systemd-journald
+systemd-run --quiet --no-block --unit=rkt-late -p KillMode=mixed \
+	$RKT run --uuid-file-save="$uuid" --net=host $IMG/exit.aci
+# The app's exit code, as stage1 publishes it in the pod (rkt status is slower to ask).
+exited=0
+for _ in $(seq 1200); do
+	[ -s "$uuid" ] && [ -f "$data/pods/run/$(cat "$uuid")/stage1/rootfs/rkt/status/exit" ] &&
+		exited=1 && break
+	sleep 0.05
+done
+say LATE_APP_EXITED $exited
+systemctl kill --signal=SIGCONT systemd-journald
+say LATE_AFTER "$(wait_state rkt-late '^(inactive|failed)$' 30)"
+journalctl --sync 2>/dev/null
+say LATE_JOURNAL_U "$(journal -u rkt-late | grep -c hello-journal)"
 
 # 2. No notify app: stage1's own READY=1; the pod is in the unit's cgroup and in machined.
 start=$(date +%s%N)
@@ -83,9 +111,12 @@ journalctl --sync 2>/dev/null
 say NOTIFY_SIGTERM "$(journal -t notify | grep -c SIGNAL=SIGTERM)"
 
 # 4. The shipped units load.
-cp /rkt-units/* /etc/systemd/system/ && systemctl daemon-reload
-timeout 30 systemd-analyze verify /etc/systemd/system/rkt-gc.timer \
-	/etc/systemd/system/rkt-metadata.socket >/rkt-test/verify.log 2>&1
+units=${RKT_TEST_UNITS-/rkt-units}
+if [ -n "$units" ]; then
+	cp "$units"/* /etc/systemd/system/ && systemctl daemon-reload
+fi
+timeout 30 systemd-analyze verify "$(systemctl show -p FragmentPath --value rkt-gc.timer)" \
+	"$(systemctl show -p FragmentPath --value rkt-metadata.socket)" >"$T/verify.log" 2>&1
 say VERIFY_RC $?
 systemctl start rkt-gc.timer
 say GC_TIMER "$(systemctl is-active rkt-gc.timer)"
@@ -93,11 +124,34 @@ say GC_LISTED "$(systemctl list-timers --all --no-legend | grep -c rkt-gc.timer)
 systemctl start rkt-metadata.socket
 say METADATA_SOCKET "$(systemctl is-active rkt-metadata.socket)"
 
+# 5. The unit's memory limit holds for the pod: set on the unit (MemoryMax=), or handed to rkt
+# with the controller delegated (Delegate=yes, --memory). 137: the app was OOM-killed.
+# OOMPolicy=continue: stage1 reports an app's OOM kill itself (the pod's exit status); with
+# systemd's default (stop) the unit ends as "oom-kill" and `systemd-run --wait` returns 1.
+if [ "${RKT_TEST_MEMORY:-0}" = 1 ]; then
+	mem() { # KEY IMAGE systemd-run-properties... -- rkt-run-flags...
+		local key=$1 img=$2 props=()
+		shift 2
+		while [ "$1" != -- ]; do props+=("$1"); shift; done
+		shift
+		timeout 120 systemd-run --wait --quiet --unit="rkt-mem-${key,,}" "${props[@]}" \
+			$RKT run --net=none "$@" "$IMG/$img.aci" >/dev/null 2>&1
+		say "$key" $?
+	}
+	mem MEM_MAX_OOM oom -p MemoryMax=64M -p OOMPolicy=continue --
+	mem MEM_MAX_FITS fits -p MemoryMax=64M -p OOMPolicy=continue --
+	mem MEM_DELEGATE_OOM oom -p Delegate=yes -- --memory=32M
+	mem MEM_DELEGATE_FITS fits -p Delegate=yes -- --memory=32M
+	for u in rkt-mem-mem_max_oom rkt-mem-mem_delegate_oom; do journal -u $u; done >"$T/memory.log"
+fi
+
 timeout 60 $RKT gc --grace-period=0s >/dev/null 2>&1
 say PODS_LEFT "$($RKT list --no-legend 2>/dev/null | wc -l)"
 # Every unit's journal, for the test's failure report.
-for u in rkt-exit rkt-plain rkt-notify; do
+for u in rkt-exit rkt-late rkt-plain rkt-notify; do
 	echo "--- journalctl -u $u"
 	journal -o short-monotonic -u "$u"
-done >/rkt-test/journal.log
+done >"$T/journal.log"
+echo "--- journalctl -t exit"
+journal -o verbose -t exit --output-fields=MESSAGE,_PID,_COMM,_SYSTEMD_UNIT >>"$T/journal.log"
 say DONE 1

@@ -4,8 +4,14 @@
 //! stderr is the stream that `$JOURNAL_STREAM` names), each app gets its own two stream
 //! connections to journald's [`STREAM_SOCKET`], opened by stage1's host-side process before the
 //! fork: the identifier is the app's name (`journalctl -t APP`), and journald finds the unit
-//! from the connecting process's cgroup (`journalctl -u UNIT`). stdout logs at info, stderr at
-//! error. Anywhere else the apps keep stage1's stdout and stderr.
+//! from the cgroup of the process that wrote each line (`journalctl -u UNIT`). stdout logs at
+//! info, stderr at error. Anywhere else the apps keep stage1's stdout and stderr.
+//!
+//! journald looks a line's unit up lazily, from the writer's pid (the app's, which it receives
+//! with the data, not the connecting stage1's): an app that has exited by the time journald
+//! gets to its output (a pod that exits at once, a busy journald) has no cgroup left to read.
+//! journald then takes the unit named in the stream's header, so that has to be the unit
+//! journald would have found: the first unit below the slices, not stage1's own leaf cgroup.
 
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
@@ -98,8 +104,7 @@ fn stream(identifier: &str, priority: u8) -> io::Result<OwnedFd> {
 }
 
 /// Identifier, unit id, priority, level prefix, and no forwarding to syslog, kmsg or the
-/// console. journald reads the peer's unit lazily, at the first line; a pod whose apps exit at
-/// once can be gone by then, so the unit is named here (as systemd does for its services).
+/// console. The unit id is journald's fallback for lines whose writer is gone (module doc).
 fn header(identifier: &str, unit: &str, priority: u8) -> String {
     let clean = |s: &str| -> String { s.chars().filter(|c| *c != '\n').collect() };
     format!(
@@ -109,16 +114,19 @@ fn header(identifier: &str, unit: &str, priority: u8) -> String {
     )
 }
 
-/// The unit a `/proc/self/cgroup` text places us in: the innermost `.service` or `.scope` of
-/// the v2 (`0::`) or the v1 `name=systemd` path.
-fn own_unit(proc_cgroup: &str) -> Option<&str> {
+/// The unit a `/proc/self/cgroup` text places us in, as journald names it: the first component
+/// of the v2 (`0::`) or else the v1 `name=systemd` path that is not a slice, when that is a
+/// `.service` or `.scope`. Deeper components are cgroups inside that unit (stage1's
+/// `machine-rkt-<uuid>.scope/stage1.scope`, or a user manager's units below `user@.service`).
+pub(crate) fn own_unit(proc_cgroup: &str) -> Option<&str> {
     let v2 = proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"));
     let v1 = proc_cgroup
         .lines()
         .find_map(|l| l.split_once(":name=systemd:").map(|(_, p)| p));
     [v2, v1].into_iter().flatten().find_map(|path| {
-        path.rsplit('/')
-            .find(|c| c.ends_with(".service") || c.ends_with(".scope"))
+        path.split('/')
+            .find(|c| !c.is_empty() && !c.ends_with(".slice"))
+            .filter(|c| c.ends_with(".service") || c.ends_with(".scope"))
     })
 }
 
@@ -138,21 +146,32 @@ mod tests {
     }
 
     #[test]
-    fn the_unit_is_the_innermost_service_or_scope() {
+    fn the_unit_is_the_first_below_the_slices() {
         assert_eq!(
             own_unit("0::/system.slice/rkt-exit.service\n"),
             Some("rkt-exit.service")
         );
+        // stage1's own leaf inside the unit (what a pod under `systemd-run` looks like).
+        assert_eq!(
+            own_unit("0::/system.slice/rkt-late.service/machine-rkt\\x2d1.scope/stage1.scope\n"),
+            Some("rkt-late.service")
+        );
+        assert_eq!(
+            own_unit("0::/user.slice/user-0.slice/session-3.scope/machine-rkt.scope\n"),
+            Some("session-3.scope")
+        );
         assert_eq!(
             own_unit("12:pids:/x\n1:name=systemd:/system.slice/a.service/b.scope\n0::/\n"),
-            Some("b.scope"),
+            Some("a.service"),
             "a v2 path without a unit falls back to name=systemd"
         );
         assert_eq!(
             own_unit("1:name=systemd:/system.slice/a.service/b.scope\n"),
-            Some("b.scope")
+            Some("a.service")
         );
         assert_eq!(own_unit("0::/user.slice\n"), None);
+        assert_eq!(own_unit("0::/machine-rkt.scope-not-a-unit/x\n"), None);
+        assert_eq!(own_unit("0::/rkt-ft-systemd-1/payload\n"), None);
     }
 
     #[test]

@@ -3,7 +3,17 @@
 //!
 //! `RegisterMachine` (not `CreateMachine`): the pod stays in the cgroup it is in, and machined
 //! attributes it to the unit that process belongs to, so terminating the machine stops the unit
-//! running `rkt run`, which stops the pod. Outside a unit machined refuses, which is fine.
+//! running `rkt run`, which stops the pod. Only inside a unit that is the pod's own: machined
+//! refuses outside any unit (the root cgroup), and from a login shell the unit would be the
+//! session's scope (or a user manager), which `machinectl terminate` would then stop whole.
+//! There the pod is not registered.
+//!
+//! No `CreateMachine` fallback (what nspawn does without `--keep-unit`): machined would start
+//! `machine.slice/machine-rkt-<uuid>.scope` and move only the leader, the pod's PID 1, into
+//! it; stage1 has by then placed PID 1 in its own pod cgroup (`stage1.scope`, counted by the
+//! pod's pids limit, removed by gc) and every app in its limited cgroup, which the scope would
+//! not hold. Creating the scope before stage1 builds its cgroups would make the leader the
+//! host-side process (whose root is the host's, not the pod's) and reorder stage1's start.
 //! The call goes through `busctl` (shipped with systemd wherever machined is): no D-Bus client
 //! library and no threads in stage1. Every failure is only a debug message: a pod never fails
 //! because machined is absent.
@@ -92,8 +102,27 @@ fn call(args: &[String]) -> bool {
     }
 }
 
+/// Whether `unit` (ours, see [`crate::journal`]) stands for the pod: a service or a scope of
+/// its own, not a login session, a user's manager or PID 1's scope; nor stage1's own pod cgroup
+/// (`machine-rkt\x2d<uuid>.scope`, no unit of systemd's), which is first when rkt runs from
+/// the root cgroup.
+fn pod_owns(unit: &str) -> bool {
+    !(unit.starts_with("session-") && unit.ends_with(".scope")
+        || unit.starts_with("machine-rkt")
+        || unit.starts_with("user@") && unit.ends_with(".service")
+        || unit == "init.scope")
+}
+
 /// Registers the pod whose PID 1 is host pid `leader`; true when machined took it.
 pub fn register(uuid: &str, leader: i32, root: &Path) -> bool {
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    match crate::journal::own_unit(&cgroup) {
+        Some(unit) if pod_owns(unit) => {}
+        other => {
+            crate::debug!("machined: not registering outside a unit of its own ({other:?})");
+            return false;
+        }
+    }
     match register_args(uuid, leader, root) {
         Some(args) => call(&args),
         None => false,
@@ -115,6 +144,16 @@ pub fn unregister(uuid: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_unit_of_the_pods_own() {
+        assert!(pod_owns("rkt-web.service"));
+        assert!(pod_owns("run-u42.scope"));
+        assert!(!pod_owns("session-3.scope"));
+        assert!(!pod_owns("user@0.service"));
+        assert!(!pod_owns("init.scope"));
+        assert!(!pod_owns("machine-rkt\\x2d0123.scope"));
+    }
 
     #[test]
     fn register_call_arguments() {

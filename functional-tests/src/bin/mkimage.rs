@@ -4,7 +4,7 @@
 //!   mkimage stage1 --bin RKT_STAGE1 --out STAGE1.aci [--name N] [--version V]
 //!                  [--net-plugin RKT_NET_PLUGIN]
 //!   mkimage demo --inspect INSPECT --out DEMO.aci
-//!   mkimage inspect --inspect INSPECT --out X.aci --name N [-- PROBE-ARGS…]
+//!   mkimage inspect --inspect INSPECT --out X.aci --name N [--annotation K=V]… [-- PROBE-ARGS…]
 //!
 //! The stage1 version defaults to the workspace version. An existing output with the same
 //! bytes is left untouched (so `make` does not rebuild what embeds it). Prints
@@ -22,6 +22,7 @@ struct Opts {
     version: String,
     probe_args: Vec<String>,
     net_plugin: Option<PathBuf>,
+    annotations: Vec<(String, String)>,
 }
 
 fn main() {
@@ -58,7 +59,11 @@ fn run() -> Result<()> {
         "inspect" => {
             let name = opts.name.context("inspect images need --name")?;
             let args: Vec<&str> = opts.probe_args.iter().map(String::as_str).collect();
-            InspectImage::new(&name).args(&args).builder(&bytes)
+            let image = opts
+                .annotations
+                .iter()
+                .fold(InspectImage::new(&name), |i, (k, v)| i.annotation(k, v));
+            image.args(&args).builder(&bytes)
         }
         other => bail!("unknown image kind {other:?}: stage1, demo or inspect"),
     };
@@ -87,6 +92,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         version: env!("CARGO_PKG_VERSION").to_string(),
         probe_args: Vec::new(),
         net_plugin: None,
+        annotations: Vec::new(),
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -105,6 +111,13 @@ fn parse(args: &[String]) -> Result<Opts> {
             }
             "--version" => o.version = value()?,
             "--net-plugin" => o.net_plugin = Some(value()?.into()),
+            "--annotation" => {
+                let kv = value()?;
+                let (k, v) = kv
+                    .split_once('=')
+                    .with_context(|| format!("--annotation {kv:?}: NAME=VALUE"))?;
+                o.annotations.push((k.to_string(), v.to_string()));
+            }
             _ => bail!("unknown argument {flag:?}"),
         }
     }
