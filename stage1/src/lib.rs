@@ -98,6 +98,7 @@ pub mod init;
 pub mod journal;
 pub mod machined;
 pub mod mds;
+pub mod memory;
 pub mod net;
 pub mod notify;
 pub mod ns;

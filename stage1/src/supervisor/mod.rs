@@ -488,6 +488,8 @@ impl Spawner for RealSpawner {
         if let Some(sender) = &self.notify_ready {
             crate::notify::send_ready(sender);
         }
+        // Start-up is over: what it left resident would stay for the pod's lifetime.
+        crate::memory::release_startup_pages();
     }
 }
 
