@@ -78,3 +78,35 @@ fn no_mounts_leak_to_the_host_and_gc_removes_the_pod() {
     assert_eq!(ctx.pod_dir(uuid), None, "gc removes the exited pod");
     assert!(functional_tests::ctx::mounts_under(ctx.path()).is_empty());
 }
+
+#[test]
+fn relative_data_and_config_dirs_work() {
+    // A script run from its own directory with `--dir=data`: stage1 runs in the pod's dir, so
+    // every path it is handed must be absolute.
+    let ctx = RktCtx::new();
+    let img = InspectImage::new("rkt-rs.dev/ft/reldir")
+        .args(&["--print-hostname"])
+        .build(&ctx.work());
+    let mut cmd = std::process::Command::new(functional_tests::ctx::rkt_bin());
+    cmd.current_dir(ctx.path())
+        .args([
+            "--dir=data",
+            "--local-config=local",
+            "--system-config=system",
+            "--user-config=user",
+            "--insecure-options=image",
+            "run",
+            "--net=none",
+        ])
+        .arg(
+            img.strip_prefix(ctx.path())
+                .expect("the image is in the test's dir"),
+        )
+        .stdin(std::process::Stdio::null());
+    let out = functional_tests::ctx::output(cmd, std::time::Duration::from_secs(120));
+    out.ok();
+    assert!(out.get("HOSTNAME").starts_with("rkt-"), "{out:#?}");
+    // The pod is in the data dir the relative path named.
+    let pods = ctx.pods_json();
+    assert_eq!(pods.as_array().map(Vec::len), Some(1), "{pods:#}");
+}

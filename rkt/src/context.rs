@@ -27,10 +27,12 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(global: &GlobalArgs) -> anyhow::Result<Ctx> {
+        // Absolute paths: stage1 runs in the pod's dir and is handed these (a relative
+        // `--dir` made the stage1 entrypoint path relative to the wrong directory).
         let dirs = ConfigDirs {
-            system: global.system_config.clone(),
-            local: global.local_config.clone(),
-            user: global.user_config.clone(),
+            system: absolute(&global.system_config)?,
+            local: absolute(&global.local_config)?,
+            user: global.user_config.as_deref().map(absolute).transpose()?,
         };
         let config = Config::load(&dirs)?;
         let insecure: InsecureOptions = global.insecure_options.parse()?;
@@ -40,6 +42,7 @@ impl Ctx {
             .clone()
             .or_else(|| config.paths.data.clone())
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let data_dir = absolute(&data_dir)?;
         let max_image_size = match &global.max_image_size {
             Some(v) => stage0::fetch::parse_size(v).context("--max-image-size")?,
             None => stage0::fetch::DEFAULT_MAX_UNCOMPRESSED_SIZE,
@@ -65,4 +68,9 @@ impl Ctx {
     pub fn keystore(&self) -> Keystore {
         Keystore::new(&self.dirs.system, &self.dirs.local)
     }
+}
+
+/// `path` made absolute against the working directory, without resolving symlinks.
+fn absolute(path: &std::path::Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("making {} absolute", path.display()))
 }

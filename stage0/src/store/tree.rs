@@ -201,9 +201,13 @@ impl Store {
         order: &[PlannedImage],
         rootfs: &Path,
     ) -> Result<(), StoreError> {
-        render(rootfs, self.layers(order, rootfs), ExtractOptions::default())
-            .map(|_| ())
-            .map_err(|e| render_err(key, e))
+        render(
+            rootfs,
+            self.layers(order, rootfs),
+            ExtractOptions::default(),
+        )
+        .map(|_| ())
+        .map_err(|e| render_err(key, e))
     }
 
     /// [`Store::render_layers`], returning every node written when the record is exact.
@@ -213,8 +217,12 @@ impl Store {
         order: &[PlannedImage],
         rootfs: &Path,
     ) -> Result<Option<BTreeMap<PathBuf, Node>>, StoreError> {
-        let (_, record) = render_recorded(rootfs, self.layers(order, rootfs), ExtractOptions::default())
-            .map_err(|e| render_err(key, e))?;
+        let (_, record) = render_recorded(
+            rootfs,
+            self.layers(order, rootfs),
+            ExtractOptions::default(),
+        )
+        .map_err(|e| render_err(key, e))?;
         Ok(record.exact.then_some(record.nodes))
     }
 
