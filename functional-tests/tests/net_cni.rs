@@ -291,7 +291,6 @@ fn spawned_output_with(ctx: &RktCtx, key: &str) -> String {
 fn reference_macvlan_on_a_link_of_the_test() {
     let mut out = OutsideHost::new(5);
     out.serve(&["--serve-tcp-peer=7405"]);
-    let before = (links(), nat_rules());
     let ctx = RktCtx::new();
     debian_plugins(&ctx, &["macvlan", "host-local"]);
     let mut ipam = ipam(&ctx, "10.214.5.0/24");
@@ -360,10 +359,14 @@ fn reference_macvlan_on_a_link_of_the_test() {
     assert_eq!(ctx.pod_dir(&uuid), None, "collected");
     assert_eq!(lease_count(&ctx, "ftmacvlan"), 0, "lease freed");
     assert!(!pod_netns().iter().any(|n| n.contains(&uuid)), "netns");
-    assert_eq!(
-        (links(), nat_rules()),
-        before,
-        "links and nat rules as before"
+    // Other tests of this binary add and remove host links and rules at the same time, so
+    // only what could be this pod's is compared: macvlan makes no host link, and no NAT rule
+    // may name the pod or its network.
+    let ours = |r: &String| r.contains(uuid.as_str()) || r.contains("ftmacvlan");
+    assert!(
+        !nat_rules().iter().any(ours),
+        "a NAT rule of the pod is left: {:?}",
+        nat_rules()
     );
     assert!(links().contains(&out.host_if), "the master stays");
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();

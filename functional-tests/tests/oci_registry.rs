@@ -254,10 +254,16 @@ fn tls_registry_with_auth_shares_layers_and_checks_digests() {
     let out = rkt_run(&ctx2, Some(&ca), "image", &image);
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("digest mismatch"), "{}", out.stderr);
+    // A failed import leaves the store as it was: the intact base layer it added goes too.
     assert_eq!(
         layer_trees(&ctx2.data_dir()),
-        1,
-        "only the intact base layer"
+        0,
+        "nothing of the failed import"
+    );
+    assert_eq!(
+        layer_blobs(&ctx2.data_dir()),
+        0,
+        "nothing of the failed import"
     );
 }
 

@@ -276,8 +276,8 @@ fn root_only_verbs_refuse_other_users() {
         vec!["rm", &pod.uuid().to_string()],
         vec!["enter", &pod.uuid().to_string()],
     ] {
-        let out = std::process::Command::new(&bin)
-            .arg(format!("--dir={}", w.env.data_dir().display()))
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.arg(format!("--dir={}", w.env.data_dir().display()))
             .arg(format!("--local-config={}", w.env.local_config().display()))
             .arg(format!(
                 "--system-config={}",
@@ -285,9 +285,18 @@ fn root_only_verbs_refuse_other_users() {
             ))
             .args(&args)
             .uid(65534)
-            .gid(65534)
-            .output()
-            .unwrap();
+            .gid(65534);
+        // The copy's write fd can live on briefly in a child another test thread forked
+        // before it was closed (ETXTBSY until that child execs): retry.
+        let out = (0..100)
+            .find_map(|_| match cmd.output() {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    None
+                }
+                other => Some(other.unwrap()),
+            })
+            .expect("the copied rkt stays busy");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(254), "{args:?}: {err}");
         assert!(
