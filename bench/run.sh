@@ -72,6 +72,26 @@ for suffix in (", base", ""):
     print(f"render alone{suffix or ', new'}: {render:.3f} s = {render / tar:.2f}x tar -xzf (goal <= 1.2x); "
           f"root fetch = {r['gzip -dc > /dev/null'] / root:.2f}x gzip -dc throughput")
 PY
+# CPU time of each command (GNU time, median of 3 runs each, same prepare as above): the
+# pipelined decompression shows as wall < user + sys.
+cpu() { # name, command
+	local name=$1 cmd=$2 i
+	for i in 1 2 3; do
+		rm -rf "$scratch/tar" "$scratch/store"
+		mkdir -p "$scratch/tar" "$scratch/store"
+		chown nobody "$scratch/store"
+		sync
+		/usr/bin/time -f "%e %U %S" -o "$scratch/time.$i" sh -c "$cmd" >/dev/null 2>&1
+	done
+	sort -n -k2 "$scratch"/time.[123] | sed -n 2p |
+		awk -v n="$name" '{printf "%-60s wall %6.2f  user %6.2f  sys %6.2f\n", n, $1, $2, $3}'
+}
+echo "== fetch CPU (GNU time, median of 3 by user time)"
+cpu "gzip -dc > /dev/null" "gzip -dc $image > /dev/null"
+cpu "tar -xzf" "tar -xzf $image -C $scratch/tar"
+for ((i = 0; i < ${#rkt_runs[@]}; i += 3)); do
+	cpu "${rkt_runs[i + 1]}" "${rkt_runs[i + 2]}"
+done
 [ "$only" = fetch ] && exit 0
 
 echo "== extract: aci safe extractor against tar -xzf"

@@ -14,6 +14,7 @@
 mod compression;
 mod hashing;
 mod pax;
+mod pipeline;
 mod reader;
 mod walk;
 mod writer;

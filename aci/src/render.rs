@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 use crate::entry::{EntryHeader, EntryKind, PathError, normalize_rel};
 use crate::extract::{Applied, ExtractError, ExtractOptions, Extractor, SkipReason, Stats};
 pub use plan::{ImageDeps, MAX_DEPTH, MAX_LAYERS, PlannedLayer, render_order, render_plan};
+pub use record::{DigestAlgo, FileDigest, Node, NodeKind, Record};
 use record::{HashingReader, Recorder};
-pub use record::{Node, NodeKind, Record};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -248,7 +248,7 @@ impl State {
             self.after_apply(l, path, is_dir, applied);
             return Ok(());
         };
-        let (applied, sha512) = if h.kind == EntryKind::File {
+        let (applied, digest) = if h.kind == EntryKind::File {
             let mut hashing = HashingReader::new(data);
             let applied = ex.apply(h, &mut hashing).map_err(extract_err)?;
             (applied, Some(hashing.digest()))
@@ -257,7 +257,7 @@ impl State {
         };
         recorder.implicit_dirs(ex).map_err(extract_err)?;
         if applied == Applied::Written {
-            recorder.written(&path, h, sha512);
+            recorder.written(&path, h, digest);
         }
         self.after_apply(l, path, is_dir, applied);
         Ok(())

@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 
 use aci::entry::{EntryHeader, EntryKind};
 use aci::extract::ExtractOptions;
-use aci::render::{Layer, Node, NodeKind, Record, render_recorded};
-use sha2::{Digest, Sha512};
+use aci::render::{FileDigest, Layer, Node, NodeKind, Record, render_recorded};
 
 fn hdr(path: &str, kind: EntryKind, mode: u32, owner: u32) -> EntryHeader {
     EntryHeader {
@@ -80,10 +79,10 @@ fn on_disk(root: &Path, rel: &Path, out: &mut BTreeMap<PathBuf, Node>) {
         } else if ft.is_symlink() {
             NodeKind::Symlink(fs::read_link(&full).unwrap())
         } else if ft.is_file() {
-            let sha512 = Sha512::digest(fs::read(&full).unwrap()).into();
+            let digest = FileDigest::Blake3(*blake3::hash(&fs::read(&full).unwrap()).as_bytes());
             NodeKind::File {
                 size: meta.len(),
-                sha512,
+                digest,
             }
         } else {
             assert!(ft.is_fifo() || ft.is_char_device() || ft.is_block_device());

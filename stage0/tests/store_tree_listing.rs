@@ -131,4 +131,31 @@ fn recorded_listing_equals_a_listing_read_back() {
         assert!(files.contains(expected), "{expected:?} not in\n{files}");
     }
     assert!(!files.contains("usr/bin/hidden"), "{files}");
+    assert!(files.contains(" file 6 blake3:"), "{files}");
+
+    // A tree listed by an older version (unnamed SHA-512 halves) verifies with its own
+    // algorithm, and a change to a file is still caught.
+    let rootfs = tree.dir.join("rootfs");
+    let old_style: String = files.lines().map(|l| sha512_line(&rootfs, l)).collect();
+    assert!(!old_style.contains("blake3:"), "{old_style}");
+    fs::write(tree.dir.join("files"), &old_style).unwrap();
+    assert_eq!(store.verify_tree(&tree.id).unwrap(), vec![], "{old_style}");
+    fs::write(rootfs.join("etc/shared"), b"tampered!!!").unwrap();
+    let problems = store.verify_tree(&tree.id).unwrap();
+    // etc/hard is a hard link to etc/shared: both show the change.
+    let paths: Vec<_> = problems.iter().map(|m| m.path.as_str()).collect();
+    assert_eq!(paths, ["etc/hard", "etc/shared"], "{problems:?}");
+    assert!(problems.iter().all(|m| m.problem.starts_with("changed")));
+}
+
+/// A listing line as older versions wrote it: a file's digest is the first 32 bytes of its
+/// SHA-512, with no algorithm named.
+fn sha512_line(rootfs: &std::path::Path, line: &str) -> String {
+    let Some((head, digest)) = line.split_once(" blake3:") else {
+        return format!("{line}\n");
+    };
+    assert_eq!(digest.len(), 64, "{line}");
+    let path = line.split_once('\t').unwrap().0.replace("\\t", "\t");
+    let data = fs::read(rootfs.join(path)).unwrap();
+    format!("{head} {}\n", hex::encode(&Sha512::digest(&data)[..32]))
 }

@@ -58,8 +58,8 @@ impl Compression {
 ///
 /// Multi-member gzip, multi-stream bzip2 and multi-stream xz are read to the end of the input.
 pub fn decompress<'a>(
-    mut r: impl BufRead + 'a,
-) -> Result<(Compression, Box<dyn Read + 'a>), ArchiveError> {
+    mut r: impl BufRead + Send + 'a,
+) -> Result<(Compression, Box<dyn Read + Send + 'a>), ArchiveError> {
     let mut head = Vec::with_capacity(PEEK_LEN);
     while head.len() < PEEK_LEN {
         let buf = match r.fill_buf() {
@@ -76,7 +76,7 @@ pub fn decompress<'a>(
     }
     let compression = Compression::detect(&head)?;
     let stream = Cursor::new(head).chain(r);
-    let reader: Box<dyn Read + 'a> = match compression {
+    let reader: Box<dyn Read + Send + 'a> = match compression {
         Compression::None => Box::new(stream),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(stream)),
         Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(stream)),

@@ -1,8 +1,9 @@
 //! One streaming pass over an ACI: decompress, hash, validate, hand entries to a sink.
 //!
-//! Stack of readers, bottom up: the input in a 128 KiB buffer; the decompressor; a [`Guard`]
-//! (size limit, remembers decompressor errors); a [`HashingReader`] (the image ID); another
-//! 128 KiB buffer so the tar parser's 512-byte reads stay cheap; the tar parser in raw mode.
+//! Stack of readers, bottom up: the input in a 128 KiB buffer; the decompressor; a guard (size
+//! limit, remembers decompressor errors); then, across a thread boundary when the stream is
+//! long (see `pipeline`), chunks of the decompressed stream, hashed for the image ID on one
+//! side or the other; the tar parser in raw mode.
 
 use std::collections::HashMap;
 use std::io::{self, BufReader, Read};
@@ -11,8 +12,9 @@ use std::path::PathBuf;
 use tar::EntryType;
 
 use super::compression::decompress;
-use super::hashing::{Guard, GuardTrip, HashingReader};
+use super::hashing::GuardTrip;
 use super::pax::{self, PaxProblem, PaxRecords};
+use super::pipeline::{Chunks, pipelined};
 use super::{ArchiveError, ArchiveInfo, ReadOptions};
 use crate::entry::{EntryHeader, EntryKind};
 use crate::types::ImageId;
@@ -25,8 +27,7 @@ const BUF_SIZE: usize = 128 * 1024;
 /// Largest PAX or GNU long-name record accepted: they are held in memory.
 const MAX_META_SIZE: u64 = 1024 * 1024;
 
-type Stream<'a> = BufReader<HashingReader<Guard<Box<dyn Read + 'a>>>>;
-type RawEntry<'x, 'a> = tar::Entry<'x, Stream<'a>>;
+type RawEntry<'x> = tar::Entry<'x, Chunks>;
 
 /// A failure while walking entries: ours, or the sink's own.
 enum Stop<E> {
@@ -82,14 +83,11 @@ impl State<'_> {
 /// path) is passed to `sink` with its data, of which the sink may read any part. The image ID
 /// covers the whole decompressed stream, which is read to its end.
 pub fn read_archive<E: From<ArchiveError>>(
-    input: impl Read,
+    input: impl Read + Send,
     opts: &ReadOptions,
     mut sink: impl FnMut(&EntryHeader, &mut dyn Read) -> Result<(), E>,
 ) -> Result<ArchiveInfo, E> {
     let (compression, decoder) = decompress(BufReader::with_capacity(BUF_SIZE, input))?;
-    let guard = Guard::new(decoder, opts.max_uncompressed_size);
-    let stream = BufReader::with_capacity(BUF_SIZE, HashingReader::new(guard));
-    let mut archive = tar::Archive::new(stream);
     let mut state = State {
         opts,
         seen: HashMap::new(),
@@ -99,17 +97,22 @@ pub fn read_archive<E: From<ArchiveError>>(
         last: None,
         truncated: false,
     };
-    let walked = walk(&mut archive, &mut state, &mut sink);
-    let mut stream = archive.into_inner();
-    // Hash what follows the end-of-archive marker too: the ID is of the whole stream.
-    let drained = walked.and_then(|()| {
-        io::copy(&mut stream, &mut io::sink())
-            .map(drop)
-            .map_err(|e| Stop::Archive(ArchiveError::Io(e)))
+    // While rendering, the consumer writes files: the producer takes the image hash then.
+    let limit = opts.max_uncompressed_size;
+    let (drained, done) = pipelined(decoder, limit, opts.want_entries, |chunks| {
+        let mut archive = tar::Archive::new(chunks);
+        let walked = walk(&mut archive, &mut state, &mut sink);
+        let mut stream = archive.into_inner();
+        // Hash what follows the end-of-archive marker too: the ID is of the whole stream.
+        let drained = walked.and_then(|()| {
+            io::copy(&mut stream, &mut io::sink())
+                .map(drop)
+                .map_err(|e| Stop::Archive(ArchiveError::Io(e)))
+        });
+        (drained, stream.into_tally())
     });
-    let (digest, size, guard) = stream.into_inner().into_parts();
     // The decompressor's own failure (or the limit) is the real cause of any later error.
-    match (guard.tripped, drained) {
+    match (done.tripped, drained) {
         (Some(GuardTrip::Limit(limit)), _) => Err(ArchiveError::TooLarge { limit }.into()),
         (Some(GuardTrip::Failed(source)), _) if compression == super::Compression::None => {
             Err(ArchiveError::Io(source).into())
@@ -128,10 +131,10 @@ pub fn read_archive<E: From<ArchiveError>>(
             .into()),
         (None, Err(Stop::Sink(e))) => Err(e),
         (None, Ok(())) => Ok(ArchiveInfo {
-            image_id: ImageId::from_digest(&digest),
+            image_id: ImageId::from_digest(&done.digest),
             manifest: state.manifest.ok_or(ArchiveError::MissingManifest)?,
             compression,
-            uncompressed_size: size,
+            uncompressed_size: done.size,
             entries: state.entries,
         }),
     }
@@ -139,7 +142,7 @@ pub fn read_archive<E: From<ArchiveError>>(
 
 /// Hash and validate an image and return its manifest, without looking at rootfs data.
 pub fn image_id_and_manifest(
-    input: impl Read,
+    input: impl Read + Send,
     opts: &ReadOptions,
 ) -> Result<ArchiveInfo, ArchiveError> {
     let opts = ReadOptions {
@@ -149,8 +152,8 @@ pub fn image_id_and_manifest(
     read_archive(input, &opts, |_, _| Ok::<(), ArchiveError>(()))
 }
 
-fn walk<'a, E>(
-    archive: &mut tar::Archive<Stream<'a>>,
+fn walk<E>(
+    archive: &mut tar::Archive<Chunks>,
     state: &mut State<'_>,
     sink: &mut impl FnMut(&EntryHeader, &mut dyn Read) -> Result<(), E>,
 ) -> Result<(), Stop<E>> {
@@ -195,7 +198,7 @@ fn walk<'a, E>(
     Ok(())
 }
 
-fn read_meta(entry: &mut RawEntry<'_, '_>) -> io::Result<Vec<u8>> {
+fn read_meta(entry: &mut RawEntry<'_>) -> io::Result<Vec<u8>> {
     let size = entry.size();
     if size > MAX_META_SIZE {
         return Err(io::Error::other(format!(
@@ -220,7 +223,7 @@ struct Names {
     pax: PaxRecords,
 }
 
-fn resolve_names(entry: &RawEntry<'_, '_>, pending: Pending) -> Result<Names, ArchiveError> {
+fn resolve_names(entry: &RawEntry<'_>, pending: Pending) -> Result<Names, ArchiveError> {
     let header = entry.header();
     let header_name = lossy(&header.path_bytes());
     let pax = match pending.pax.as_deref().map(pax::parse).transpose() {
@@ -262,7 +265,7 @@ fn pax_error(path: String, problem: PaxProblem) -> ArchiveError {
 
 /// Validate one real (non-extension) entry and route it: manifest, or rootfs to the sink.
 fn entry_one<E>(
-    entry: &mut RawEntry<'_, '_>,
+    entry: &mut RawEntry<'_>,
     state: &mut State<'_>,
     sink: &mut impl FnMut(&EntryHeader, &mut dyn Read) -> Result<(), E>,
 ) -> Result<(), Stop<E>> {
@@ -313,7 +316,7 @@ fn entry_one<E>(
 }
 
 fn read_manifest(
-    entry: &mut RawEntry<'_, '_>,
+    entry: &mut RawEntry<'_>,
     name: &str,
     size: u64,
     state: &State<'_>,

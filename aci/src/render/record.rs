@@ -1,5 +1,5 @@
 //! Recording what a render writes, node by node, while it writes it: the type, mode, owner,
-//! size and SHA-512 of each file's data as it streams past, so a caller that keeps a listing
+//! size and BLAKE3 digest of each file's data as it streams past, so a caller that keeps a listing
 //! of the tree (the tree store) never has to walk it and read every file back.
 //!
 //! The record follows the renderer exactly: only entries the extractor wrote are recorded
@@ -17,8 +17,6 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha512};
-
 use crate::entry::{EntryHeader, EntryKind, normalize_rel};
 use crate::extract::{ExtractError, Extractor};
 
@@ -26,10 +24,10 @@ use crate::extract::{ExtractError, Extractor};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeKind {
     Dir,
-    /// A regular file with its size and the SHA-512 of its data.
+    /// A regular file with its size and a digest of its data.
     File {
         size: u64,
-        sha512: [u8; 64],
+        digest: FileDigest,
     },
     /// A symlink with its target exactly as stored.
     Symlink(PathBuf),
@@ -37,6 +35,80 @@ pub enum NodeKind {
     Special {
         rdev: u64,
     },
+}
+
+/// A file's content digest, with its algorithm: a render records BLAKE3 (several times
+/// cheaper than SHA-512 and only ever compared within this project); SHA-512 is kept so trees
+/// listed by older versions can still be checked against their own records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileDigest {
+    Blake3([u8; 32]),
+    Sha512([u8; 64]),
+}
+
+/// Which algorithm a [`FileDigest`] uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestAlgo {
+    Blake3,
+    Sha512,
+}
+
+impl FileDigest {
+    pub fn algo(&self) -> DigestAlgo {
+        match self {
+            FileDigest::Blake3(_) => DigestAlgo::Blake3,
+            FileDigest::Sha512(_) => DigestAlgo::Sha512,
+        }
+    }
+}
+
+impl DigestAlgo {
+    /// The digest of everything `r` yields.
+    pub fn digest_of(self, r: &mut dyn Read) -> io::Result<FileDigest> {
+        let mut h = FileHasher::new(self);
+        let mut buf = vec![0u8; 128 * 1024];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => return Ok(h.finish()),
+                Ok(n) => h.update(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// An incremental [`FileDigest`].
+// One hasher lives on the stack while one file is copied: no allocation per file.
+#[allow(clippy::large_enum_variant)]
+enum FileHasher {
+    Blake3(blake3::Hasher),
+    Sha512(sha2::Sha512),
+}
+
+impl FileHasher {
+    fn new(algo: DigestAlgo) -> Self {
+        match algo {
+            DigestAlgo::Blake3 => FileHasher::Blake3(blake3::Hasher::new()),
+            DigestAlgo::Sha512 => FileHasher::Sha512(sha2::Digest::new()),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            FileHasher::Blake3(h) => {
+                h.update(data);
+            }
+            FileHasher::Sha512(h) => sha2::Digest::update(h, data),
+        }
+    }
+
+    fn finish(self) -> FileDigest {
+        match self {
+            FileHasher::Blake3(h) => FileDigest::Blake3(*h.finalize().as_bytes()),
+            FileHasher::Sha512(h) => FileDigest::Sha512(sha2::Digest::finalize(h).into()),
+        }
+    }
 }
 
 /// One node of a rendered tree as it is on disk: kind, permission bits (`0o7777`) and owner.
@@ -92,8 +164,8 @@ impl Recorder {
         Ok(())
     }
 
-    /// Record an entry the extractor wrote at `path`; `sha512` is its data's digest for files.
-    pub(super) fn written(&mut self, path: &Path, h: &EntryHeader, sha512: Option<[u8; 64]>) {
+    /// Record an entry the extractor wrote at `path`; `digest` is its data's digest for files.
+    pub(super) fn written(&mut self, path: &Path, h: &EntryHeader, digest: Option<FileDigest>) {
         if path.as_os_str().is_empty() {
             return; // The root is not a node of the listing.
         }
@@ -101,7 +173,7 @@ impl Recorder {
             EntryKind::Dir => NodeKind::Dir,
             EntryKind::File => NodeKind::File {
                 size: h.size,
-                sha512: sha512.unwrap_or([0; 64]),
+                digest: digest.unwrap_or(FileDigest::Blake3([0; 32])),
             },
             // Symlinks have no mode of their own on Linux: they always show 0777.
             EntryKind::Symlink(target) => {
@@ -140,23 +212,23 @@ impl Recorder {
     }
 }
 
-/// A reader that hashes every byte read through it: a file's data is hashed exactly as the
-/// extractor copies it (the extractor reads exactly the entry's size, never beyond).
+/// A reader that hashes every byte read through it (BLAKE3): a file's data is hashed exactly
+/// as the extractor copies it (the extractor reads exactly the entry's size, never beyond).
 pub(super) struct HashingReader<'r> {
     inner: &'r mut dyn Read,
-    hasher: Sha512,
+    hasher: FileHasher,
 }
 
 impl<'r> HashingReader<'r> {
     pub(super) fn new(inner: &'r mut dyn Read) -> Self {
         Self {
             inner,
-            hasher: Sha512::new(),
+            hasher: FileHasher::new(DigestAlgo::Blake3),
         }
     }
 
-    pub(super) fn digest(self) -> [u8; 64] {
-        self.hasher.finalize().into()
+    pub(super) fn digest(self) -> FileDigest {
+        self.hasher.finish()
     }
 }
 
@@ -165,5 +237,25 @@ impl Read for HashingReader<'_> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_match_the_reference_functions() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        let b3 = DigestAlgo::Blake3.digest_of(&mut &data[..]).unwrap();
+        assert_eq!(b3, FileDigest::Blake3(*blake3::hash(&data).as_bytes()));
+        let sha = DigestAlgo::Sha512.digest_of(&mut &data[..]).unwrap();
+        let want: [u8; 64] =
+            sha2::Digest::finalize(<sha2::Sha512 as sha2::Digest>::new_with_prefix(&data)).into();
+        assert_eq!(sha, FileDigest::Sha512(want));
+        let mut src = &data[..];
+        let mut r = HashingReader::new(&mut src);
+        io::copy(&mut r, &mut io::sink()).unwrap();
+        assert_eq!(r.digest(), b3);
     }
 }

@@ -80,10 +80,10 @@ impl Fetcher {
     fn stage(
         &self,
         path: &Path,
-        input: impl Read,
+        input: impl Read + Send,
         total: u64,
     ) -> Result<StagedImage<'_>, FetchError> {
-        let input: Box<dyn Read> = match &self.progress {
+        let input: Box<dyn Read + Send> = match &self.progress {
             Some(p) => Box::new(super::progress::ProgressReader::new(
                 input,
                 p.clone(),

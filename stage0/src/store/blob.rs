@@ -35,7 +35,7 @@ impl Store {
     }
 
     /// Stream an ACI into the store and commit it: [`Store::stage`] then [`StagedImage::commit`].
-    pub fn import(&self, input: impl Read, origin: Origin) -> Result<ImageInfo, StoreError> {
+    pub fn import(&self, input: impl Read + Send, origin: Origin) -> Result<ImageInfo, StoreError> {
         self.stage(input)?.commit(origin)
     }
 
@@ -43,7 +43,7 @@ impl Store {
     /// file while the decompressed tar is hashed and its manifest read and validated. Nothing is
     /// visible in the store until [`StagedImage::commit`]; dropping the staged image removes it,
     /// so a caller can check the manifest (name, labels, signer) first.
-    pub fn stage(&self, input: impl Read) -> Result<StagedImage<'_>, StoreError> {
+    pub fn stage(&self, input: impl Read + Send) -> Result<StagedImage<'_>, StoreError> {
         self.stage_limited(input, None)
     }
 
@@ -51,7 +51,7 @@ impl Store {
     /// `max_uncompressed_size` bytes (a decompression-bomb guard for fetched images).
     pub fn stage_limited(
         &self,
-        input: impl Read,
+        input: impl Read + Send,
         max_uncompressed_size: Option<u64>,
     ) -> Result<StagedImage<'_>, StoreError> {
         let tmp_path = self.tmp_dir().join(fsutil::unique_name("import-"));

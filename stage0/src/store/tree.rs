@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -17,7 +17,8 @@ use aci::archive::{ReadOptions, read_archive};
 use aci::extract::ExtractOptions;
 use aci::manifest::ImageManifest;
 use aci::render::{
-    ImageDeps, Layer, Node, NodeKind, RenderError, render, render_plan, render_recorded,
+    DigestAlgo, FileDigest, ImageDeps, Layer, Node, NodeKind, RenderError, render, render_plan,
+    render_recorded,
 };
 use sha2::{Digest, Sha512};
 
@@ -164,7 +165,9 @@ impl Store {
         // when not root) falls back to walking the tree.
         let files = match record {
             Some(nodes) => listing_of(nodes.iter()),
-            None => listing(&rootfs).map_err(StoreError::io("hashing", &rootfs))?,
+            None => {
+                listing(&rootfs, DigestAlgo::Blake3).map_err(StoreError::io("hashing", &rootfs))?
+            }
         };
         let hash = format!("sha512-{}", hex::encode(Sha512::digest(files.as_bytes())));
         for (name, body) in [
@@ -274,7 +277,11 @@ impl Store {
         let dir = self.tree_dir(id);
         let recorded = fs::read_to_string(dir.join("files"))
             .map_err(StoreError::io("reading", &dir.join("files")))?;
-        let current = listing(&dir.join("rootfs")).map_err(StoreError::io("hashing", &dir))?;
+        // Re-hash with the algorithm the listing was written with: trees listed by older
+        // versions (SHA-512) still verify.
+        let algo = listing_algo(&recorded);
+        let current =
+            listing(&dir.join("rootfs"), algo).map_err(StoreError::io("hashing", &dir))?;
         Ok(compare_listings(&recorded, &current))
     }
 
@@ -364,9 +371,9 @@ pub(super) fn clean_incomplete(store: &Store) -> Result<(), StoreError> {
 /// One line per node below `root`, sorted: path, mode, owner, and the type with its size and
 /// content hash or link target. Never follows symlinks. `image verify` compares this against
 /// the `files` written when the tree was rendered.
-fn listing(root: &Path) -> io::Result<String> {
+fn listing(root: &Path, algo: DigestAlgo) -> io::Result<String> {
     let mut nodes = Vec::new();
-    walk(root, Path::new(""), &mut nodes)?;
+    walk(root, Path::new(""), algo, &mut nodes)?;
     Ok(listing_of(nodes.iter().map(|(p, n)| (p, n))))
 }
 
@@ -383,7 +390,11 @@ fn line(path: &Path, node: &Node) -> String {
     let what = match &node.kind {
         NodeKind::Dir => "dir".to_string(),
         NodeKind::Symlink(target) => format!("link {}", target.display()),
-        NodeKind::File { size, sha512 } => format!("file {size} {}", hex::encode(&sha512[..32])),
+        NodeKind::File { size, digest } => match digest {
+            FileDigest::Blake3(d) => format!("file {size} {BLAKE3_TAG}{}", hex::encode(d)),
+            // The format of older versions: unnamed, the first half of the SHA-512.
+            FileDigest::Sha512(d) => format!("file {size} {}", hex::encode(&d[..32])),
+        },
         NodeKind::Special { rdev } => format!("node {rdev:x}"),
     };
     format!(
@@ -395,7 +406,28 @@ fn line(path: &Path, node: &Node) -> String {
     )
 }
 
-fn walk(root: &Path, rel: &Path, out: &mut Vec<(PathBuf, Node)>) -> io::Result<()> {
+/// Names the algorithm of a file line's digest; lines without a name are SHA-512 (older
+/// versions).
+const BLAKE3_TAG: &str = "blake3:";
+
+/// The digest algorithm a listing's file lines use: BLAKE3 when named, else SHA-512.
+fn listing_algo(listing: &str) -> DigestAlgo {
+    let first_file = listing.lines().find_map(|l| {
+        let mut fields = l.split_once('\t')?.1.split(' ');
+        (fields.nth(2)? == "file").then(|| fields.nth(1))?
+    });
+    match first_file {
+        Some(digest) if !digest.starts_with(BLAKE3_TAG) => DigestAlgo::Sha512,
+        _ => DigestAlgo::Blake3,
+    }
+}
+
+fn walk(
+    root: &Path,
+    rel: &Path,
+    algo: DigestAlgo,
+    out: &mut Vec<(PathBuf, Node)>,
+) -> io::Result<()> {
     let mut names: Vec<_> = fs::read_dir(root.join(rel))?.collect::<Result<Vec<_>, _>>()?;
     names.sort_by_key(|e| e.file_name());
     for entry in names {
@@ -409,7 +441,7 @@ fn walk(root: &Path, rel: &Path, out: &mut Vec<(PathBuf, Node)>) -> io::Result<(
         } else if ft.is_file() {
             NodeKind::File {
                 size: meta.len(),
-                sha512: hash_file(&root.join(&path))?,
+                digest: algo.digest_of(&mut File::open(root.join(&path))?)?,
             }
         } else {
             NodeKind::Special { rdev: meta.rdev() }
@@ -422,7 +454,7 @@ fn walk(root: &Path, rel: &Path, out: &mut Vec<(PathBuf, Node)>) -> io::Result<(
         };
         out.push((path.clone(), node));
         if ft.is_dir() {
-            walk(root, &path, out)?;
+            walk(root, &path, algo, out)?;
         }
     }
     Ok(())
@@ -434,20 +466,6 @@ fn escape(p: &Path) -> String {
         .replace('\\', "\\\\")
         .replace('\t', "\\t")
         .replace('\n', "\\n")
-}
-
-fn hash_file(path: &Path) -> io::Result<[u8; 64]> {
-    let mut f = File::open(path)?;
-    let mut h = Sha512::new();
-    let mut buf = vec![0u8; 128 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().into())
 }
 
 fn compare_listings(recorded: &str, current: &str) -> Vec<Mismatch> {
@@ -506,6 +524,22 @@ mod tests {
         let b = tree_id(&["sha512-bb".into(), "sha512-aa".into()]);
         assert_ne!(a, b);
         assert!(a.starts_with("deps-sha512-") && a.len() == "deps-sha512-".len() + 64);
+    }
+
+    #[test]
+    fn listings_name_their_algorithm() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("f"), b"data").unwrap();
+        let new = listing(tmp.path(), DigestAlgo::Blake3).unwrap();
+        let want = format!("blake3:{}", blake3::hash(b"data").to_hex());
+        assert!(new.contains(&want), "{new}");
+        assert_eq!(listing_algo(&new), DigestAlgo::Blake3);
+        // An older version's line: the first 32 bytes of the SHA-512, unnamed.
+        let old = listing(tmp.path(), DigestAlgo::Sha512).unwrap();
+        let sha = hex::encode(&Sha512::digest(b"data")[..32]);
+        assert!(old.ends_with(&format!("file 4 {sha}\n")), "{old}");
+        assert_eq!(listing_algo(&old), DigestAlgo::Sha512);
+        assert_eq!(listing_algo("d\t755 0:0 dir\n"), DigestAlgo::Blake3);
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub(super) fn kind_name(kind: EntryType) -> String {
 
 /// Build the header of a `rootfs` entry (`rel` is its path below `rootfs/`).
 pub(super) fn entry_header(
-    entry: &RawEntry<'_, '_>,
+    entry: &RawEntry<'_>,
     names: &Names,
     rel: PathBuf,
     size: u64,
