@@ -118,3 +118,44 @@ fn a_corrupt_info_file_is_rebuilt_instead_of_breaking_the_store() {
     assert_eq!(back.name, "example.com/garbled");
     assert_eq!(store.list().unwrap().len(), 2);
 }
+
+#[test]
+fn imports_survive_concurrent_opens() {
+    // Every `Store::open` removes the temp files it can lock; an import's own temp file must
+    // never be one of them (it was, in the instant between its creation and its lock).
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cleaner = {
+        let stop = stop.clone();
+        let path = dir.path().to_path_buf();
+        std::thread::spawn(move || {
+            let mut opens = 0u32;
+            let tmp = Store::open(&path).unwrap().cas_dir().join("tmp");
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // What `Store::open` does to temp files, in a tight loop to widen the race.
+                for entry in fs::read_dir(&tmp).unwrap().flatten() {
+                    let Ok(f) = fs::File::open(entry.path()) else {
+                        continue;
+                    };
+                    if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+                        .is_ok()
+                    {
+                        let _ = fs::remove_file(entry.path());
+                    }
+                }
+                opens += 1;
+            }
+            Store::open(&path).unwrap();
+            opens
+        })
+    };
+    for i in 0..300 {
+        let (bytes, _) = simple("example.com/race", Some(&i.to_string()), "x");
+        store
+            .import(&bytes[..], Origin::default())
+            .unwrap_or_else(|e| panic!("import {i} with a cleaner running: {e}"));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(cleaner.join().unwrap() > 0);
+}

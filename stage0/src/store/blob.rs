@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
 
 use aci::archive::{ArchiveInfo, ReadOptions, TeeReader, read_archive};
@@ -47,6 +47,40 @@ impl Store {
         self.stage_limited(input, None)
     }
 
+    /// A new temp file in `cas/tmp`, locked. A concurrent `Store::open` removes every temp
+    /// file it can lock, and ours is briefly unlocked between its creation and our flock: if
+    /// a cleaner got there first (its lock held, or the file already unlinked), take another.
+    fn locked_temp(&self, prefix: &str) -> Result<FileLock, StoreError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let tmp_path = self.tmp_dir().join(fsutil::unique_name(prefix));
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(FILE_MODE)
+                .open(&tmp_path)
+                .map_err(StoreError::io("creating", &tmp_path))?;
+            let raced = match FileLock::try_lock_file(file, &tmp_path, LockMode::Exclusive) {
+                Ok(lock) => match lock.file().metadata() {
+                    Ok(meta) if meta.nlink() > 0 => return Ok(lock),
+                    Ok(_) => io::Error::from(io::ErrorKind::NotFound),
+                    Err(e) => e,
+                },
+                Err(e) => e,
+            };
+            if attempts >= 8 {
+                let _ = fs::remove_file(&tmp_path);
+                return Err(StoreError::Io {
+                    action: "locking",
+                    path: tmp_path,
+                    source: raced,
+                });
+            }
+        }
+    }
+
     /// [`Store::stage`] refusing an image whose uncompressed tar exceeds
     /// `max_uncompressed_size` bytes (a decompression-bomb guard for fetched images).
     pub fn stage_limited(
@@ -54,26 +88,7 @@ impl Store {
         input: impl Read + Send,
         max_uncompressed_size: Option<u64>,
     ) -> Result<StagedImage<'_>, StoreError> {
-        let tmp_path = self.tmp_dir().join(fsutil::unique_name("import-"));
-        let tmp = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(FILE_MODE)
-            .open(&tmp_path)
-            .map_err(StoreError::io("creating", &tmp_path))?;
-        // Held while writing so a concurrent `Store::open` never removes a live temp file.
-        let tmp = match FileLock::try_lock_file(tmp, &tmp_path, LockMode::Exclusive) {
-            Ok(lock) => lock,
-            Err(e) => {
-                let _ = fs::remove_file(&tmp_path);
-                return Err(StoreError::Io {
-                    action: "locking",
-                    path: tmp_path,
-                    source: e,
-                });
-            }
-        };
+        let tmp = self.locked_temp("import-")?;
         let mut staged = StagedImage {
             store: self,
             tmp,
