@@ -2,7 +2,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -98,13 +98,22 @@ impl Layers {
         what: &str,
     ) -> Result<String, OciError> {
         let tmp_dir = self.cas.join("tmp");
-        let tmp = tmp_dir.join(format!(
-            "layer-{}-{}",
-            std::process::id(),
-            crate::store::info::now_nanos()
-        ));
-        // The lock on the temp file tells the store's repair that a writer is alive.
-        let _lock = FileLock::lock(&tmp, LockMode::Exclusive).map_err(io_err("locking", &tmp))?;
+        // The lock on the temp file tells the store's repair that a writer is alive. A repair
+        // can get to the file between its creation and our lock and unlink it: then we hold a
+        // lock on a file with no name, and take another.
+        let (tmp, _lock) = loop {
+            let tmp = tmp_dir.join(format!(
+                "layer-{}-{}",
+                std::process::id(),
+                crate::store::info::now_nanos()
+            ));
+            let lock =
+                FileLock::lock(&tmp, LockMode::Exclusive).map_err(io_err("locking", &tmp))?;
+            let named = lock.file().metadata().map(|m| m.nlink() > 0);
+            if named.map_err(io_err("checking", &tmp))? {
+                break (tmp, lock);
+            }
+        };
         let result = self.write_tmp(&tmp, input, limit, what);
         let digest = match result {
             Ok(d) => d,
