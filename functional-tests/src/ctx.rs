@@ -121,6 +121,17 @@ impl RktCtx {
         self.rkt(&run_args(args))
     }
 
+    /// `rkt --insecure-options=image prepare --quiet IMAGE`; the prepared pod's UUID.
+    pub fn prepare(&self, image: &Path) -> String {
+        let out = self.rkt(&[
+            OsStr::new("--insecure-options=image"),
+            OsStr::new("prepare"),
+            OsStr::new("--quiet"),
+            image.as_os_str(),
+        ]);
+        out.ok().trim().to_string()
+    }
+
     /// [`RktCtx::run`] of a single image with no other flags.
     pub fn run_image(&self, image: &Path) -> Out {
         self.run(&[image])

@@ -432,13 +432,7 @@ fn run_prepared_registers_with_mds_register() {
             &format!("--http-get={BASE}/pod/uuid"),
         ])
         .build(&ctx.work());
-    let prepared = ctx.rkt(&[
-        "--insecure-options=image",
-        "prepare",
-        "--quiet",
-        &probe.display().to_string(),
-    ]);
-    let uuid = prepared.ok().trim().to_string();
+    let uuid = ctx.prepare(&probe);
     let out = ctx.rkt(&["run-prepared", "--net=host", "--mds-register", &uuid]);
     out.ok();
     let url = out.get("AC_METADATA_URL");

@@ -37,17 +37,11 @@ fn prepare_then_run_prepared() {
     let img = InspectImage::new("rkt-rs.dev/ft/prepared")
         .args(&["--print-msg=ran-prepared"])
         .build(&ctx.work());
-    let out = ctx.rkt(&[
-        "--insecure-options=image",
-        "prepare",
-        "--quiet",
-        img.to_str().unwrap(),
-    ]);
-    let uuid = out.ok().trim().to_string();
+    let uuid = ctx.prepare(&img);
     assert_eq!(
         uuid.len(),
         36,
-        "prepare --quiet prints the UUID only: {out:#?}"
+        "prepare --quiet prints the UUID only: {uuid:?}"
     );
     assert_eq!(
         ctx.status(&uuid).get("state").map(String::as_str),

@@ -14,13 +14,7 @@ fn run_prepared_takes_private_users_and_pids_limit() {
             "--fork-bomb=300",
         ])
         .build(&ctx.work());
-    let out = ctx.rkt(&[
-        "--insecure-options=image",
-        "prepare",
-        "--quiet",
-        img.to_str().unwrap(),
-    ]);
-    let uuid = out.ok().trim().to_string();
+    let uuid = ctx.prepare(&img);
     let out = ctx.rkt(&[
         "run-prepared",
         "--net=none",
