@@ -218,6 +218,7 @@ mod tests {
             data_dir: "/d".into(),
             manifest,
             stage1_root: "/p/stage1/rootfs".into(),
+            stage1_lower: None,
             use_overlay: true,
             apps: Vec::new(),
             args,

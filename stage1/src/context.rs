@@ -30,6 +30,10 @@ pub enum ContextError {
 
 type Result<T> = std::result::Result<T, ContextError>;
 
+/// Set by stage0 for `run` when the pod has no stage1 link farm: the host path of the stage1
+/// tree's rootfs in the store, the lower dir of the overlay PID 1 mounts on `stage1/rootfs`.
+pub const STAGE1_LOWER_ENV: &str = "RKT_STAGE1_LOWER";
+
 /// `--ipc`: whether the pod gets its own IPC namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IpcMode {
@@ -186,6 +190,8 @@ pub struct PodContext {
     pub manifest: PodManifest,
     /// `<pod_dir>/stage1/rootfs`.
     pub stage1_root: PathBuf,
+    /// [`STAGE1_LOWER_ENV`]: the stage1 tree to mount under `stage1_root` (None: a link farm).
+    pub stage1_lower: Option<PathBuf>,
     /// Whether `overlay-prepared` exists (else app roots are full copies).
     pub use_overlay: bool,
     pub apps: Vec<AppContext>,
@@ -215,6 +221,7 @@ impl PodContext {
             }
         })?;
         let stage1_root = pod_dir.join("stage1/rootfs");
+        let stage1_lower = stage1_lower_from_env()?;
         let use_overlay = pod_dir.join("overlay-prepared").exists();
         let apps = manifest
             .apps
@@ -226,6 +233,7 @@ impl PodContext {
             data_dir,
             manifest,
             stage1_root,
+            stage1_lower,
             use_overlay,
             apps,
             args,
@@ -239,6 +247,21 @@ impl PodContext {
             None => format!("rkt-{}", self.args.uuid),
         }
     }
+}
+
+/// [`STAGE1_LOWER_ENV`], which must be an absolute path when set.
+fn stage1_lower_from_env() -> Result<Option<PathBuf>> {
+    let Some(v) = std::env::var_os(STAGE1_LOWER_ENV).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let path = PathBuf::from(v);
+    if !path.is_absolute() {
+        return Err(ContextError::Usage(format!(
+            "{STAGE1_LOWER_ENV}={} must be an absolute path",
+            path.display()
+        )));
+    }
+    Ok(Some(path))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {

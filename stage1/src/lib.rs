@@ -15,7 +15,10 @@
 //! | `coreos.com/rkt/stage1/gc` | `/usr/lib/rkt/stage1/gc` | `[--debug] [--local-config=DIR] <uuid>` |
 //! | `coreos.com/rkt/stage1/stop` | `/usr/lib/rkt/stage1/stop` | `[--force] <uuid>` |
 //! | `coreos.com/rkt/stage1/interface-version` | `6` | |
+//! | `rkt-rs.dev/stage1/rootfs` | `overlay` (rkt-rs's own, optional) | |
 //!
+//! stage0 finds each entrypoint in the pod's `stage1/rootfs/` when the pod has a link farm,
+//! otherwise (see below) in `<data>/cas/tree/<stage1TreeStoreID>/rootfs/`.
 //! `run` flags: `--debug`, `--net=<spec>`, `--local-config=DIR`, `--hostname=H`,
 //! `--interactive`, `--mds-token=T`, `--dns=X` (repeatable), `--dns-search=X`, `--dns-opt=X`,
 //! `--dns-domain=X`, `--hosts-entry=IP=HOST|host` (repeatable), `--ipc=auto|private|parent`,
@@ -30,7 +33,8 @@
 //! and passes that fd (close-on-exec cleared) as `RKT_LOCK_FD`; stage1 keeps it open for the
 //! pod's whole life (the pod is "running" while the lock is held) and never lets it reach an
 //! app. fds 0-2 are the caller's stdio, passed to the apps (stdin only with `--interactive`,
-//! otherwise apps get `/dev/null`). `RKT_STAGE1_PIDS_LIMIT` (a positive number or `max`)
+//! otherwise apps get `/dev/null`). `RKT_STAGE1_LOWER`: see `stage1/rootfs/` below.
+//! `RKT_STAGE1_PIDS_LIMIT` (a positive number or `max`)
 //! overrides the pods' default `pids.max` of 4096 (provisional: a `rkt run` flag should set
 //! it). With `--mds-token`, `RKT_MDS_PORT` names the metadata service's port (default 18112);
 //! stage1 then sets `AC_METADATA_URL` for every app (see [`mds`]).
@@ -41,7 +45,17 @@
 //!   absent stage1 falls back to the image manifest's app.
 //! - `pod-created`, `stage1TreeStoreID`, `stage1/manifest`.
 //! - `stage1/rootfs/`: the stage1 image's rootfs (a hard-link farm of its rendered tree, so
-//!   stage1 must replace files by rename and never write into an existing file).
+//!   stage1 must replace files by rename and never write into an existing file). Except for a
+//!   stage1 image annotated `rkt-rs.dev/stage1/rootfs=overlay` when the pod uses overlay (no
+//!   `--no-overlay`, overlayfs present): then `stage1/rootfs/` holds only the directories
+//!   stage0 writes into (`/`, `opt`, `opt/stage2` with the tree's modes and owners, plus the
+//!   per-app ones below), `stage1/work/` (0700) is created next to it, and `run` gets
+//!   `RKT_STAGE1_LOWER=<data>/cas/tree/<stage1TreeStoreID>/rootfs` in its environment. PID 1
+//!   mounts an overlay (lower = that tree, upper = `stage1/rootfs`, work = `stage1/work`) on
+//!   `stage1/rootfs` itself in the pod's mount namespace, so the host sees what stage1 writes
+//!   at the same paths while the pod sees the whole tree. The other entrypoints find their
+//!   own rootfs from their executable's path. Image gc keeps a tree a pod in any state but
+//!   `garbage` names in `stage1TreeStoreID`.
 //! - `appsinfo/<app>/manifest` (the image manifest) and `appsinfo/<app>/treeStoreID`.
 //! - OCI/Docker images only: `appsinfo/<app>/treeStoreIDs`, one tree id per line, top first:
 //!   the image's own tree (= `treeStoreID`), then its layer trees (`layer-sha256-<diff id>`).

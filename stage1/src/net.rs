@@ -121,22 +121,33 @@ pub fn local_config(args: &RunArgs) -> PathBuf {
 }
 
 /// The plugin search path: `<local-config>/net.d`, the host's rkt plugins, then the stage1
-/// image's own (a host path into the pod's stage1 rootfs).
-pub fn plugin_dirs(local_config: &Path, pod_dir: &Path) -> Vec<PathBuf> {
+/// image's own (`stage1_rootfs` is the host path of the stage1 rootfs: see
+/// [`stage1_host_rootfs`]).
+pub fn plugin_dirs(local_config: &Path, stage1_rootfs: &Path) -> Vec<PathBuf> {
     vec![
         local_config.join("net.d"),
         PathBuf::from(HOST_PLUGIN_DIR),
-        pod_dir
-            .join("stage1/rootfs")
-            .join(HOST_PLUGIN_DIR.trim_start_matches('/')),
+        stage1_rootfs.join(HOST_PLUGIN_DIR.trim_start_matches('/')),
     ]
+}
+
+/// The stage1 rootfs on the host, where this binary runs from: the pod's link farm
+/// (`<pod>/stage1/rootfs`) or the store's stage1 tree when the pod has none. Derived from our
+/// own executable (`<rootfs>/usr/lib/rkt/stage1/rkt-stage1`), which `gc` needs as it gets no
+/// word from stage0 about the layout; the farm path when that cannot be read.
+pub fn stage1_host_rootfs(pod_dir: &Path) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.ancestors().nth(5).map(Path::to_path_buf))
+        .filter(|root| root.join("usr/lib/rkt/stage1").is_dir())
+        .unwrap_or_else(|| pod_dir.join("stage1/rootfs"))
 }
 
 fn runner(uuid: &str, local_config: &Path, pod_dir: &Path, debug: bool) -> Runner {
     Runner {
         container_id: uuid.to_string(),
         netns: netns::netns_path(uuid),
-        plugin_dirs: plugin_dirs(local_config, pod_dir),
+        plugin_dirs: plugin_dirs(local_config, &stage1_host_rootfs(pod_dir)),
         timeout: DEFAULT_TIMEOUT,
         debug,
     }

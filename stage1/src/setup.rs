@@ -20,6 +20,7 @@ mod etc;
 mod paths;
 mod real;
 mod real_userns;
+mod stage1_root;
 mod sys;
 mod userns;
 mod volumes;
@@ -102,12 +103,7 @@ pub fn prepare_pod(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<()> {
     sys.make_rprivate(root)
         .map_err(sys_err("make recursively private", root))?;
     // pivot_root needs the new root to be a mount point.
-    let s1 = sys
-        .open_host(&ctx.stage1_root)
-        .map_err(sys_err("open the stage1 root", &ctx.stage1_root))?;
-    sys.bind(&s1, &s1, false, false)
-        .map_err(sys_err("bind-mount onto itself", &ctx.stage1_root))?;
-    drop(s1);
+    stage1_root::mount(ctx, sys)?;
 
     let tty = sys.stdin_tty().map_err(sys_err(
         "open the terminal on",
@@ -212,52 +208,11 @@ fn mount_app_root(
         }
         _ => app.lower.clone(),
     };
-    let mut data = String::new();
-    let lowers: Vec<(&str, &PathBuf)> = std::iter::once(("lowerdir", &lower))
-        .chain(app.lower_layers.iter().map(|l| (":", l)))
+    let lowers: Vec<&PathBuf> = std::iter::once(&lower)
+        .chain(app.lower_layers.iter())
         .collect();
-    for (key, dir) in lowers
-        .into_iter()
-        .chain([("upperdir", &app.upper), ("workdir", &app.work)])
-    {
-        let s = dir.to_str().filter(|s| !s.contains([',', ':', '\\']));
-        let Some(s) = s else {
-            return Err(SetupError::Sys {
-                op: "use as an overlay directory",
-                path: dir.clone(),
-                source: io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "the path contains ',', ':', '\\' or non-UTF-8 bytes (use another --dir)",
-                ),
-            });
-        };
-        if key == ":" {
-            // A further (lower) layer of the same lowerdir option.
-            data.push_str(&format!(":{s}"));
-            continue;
-        }
-        if !data.is_empty() {
-            data.push(',');
-        }
-        data.push_str(&format!("{key}={s}"));
-    }
-    // `volatile`: the upper dir is never synced. A pod does not survive a host crash (gc
-    // removes it), and without it every pod exit pays a syncfs of the whole host filesystem
-    // (50-250 ms measured here). Kernels before 5.10 refuse the option: mount without.
-    let volatile = format!("{data},volatile");
-    match sys.mount_fs(
-        "overlay",
-        "overlay",
-        &target,
-        MountFlags::empty(),
-        &volatile,
-    ) {
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-            sys.mount_fs("overlay", "overlay", &target, MountFlags::empty(), &data)
-        }
-        other => other,
-    }
-    .map_err(sys_err("mount the overlay on", root))
+    let data = stage1_root::overlay_options(&lowers, &app.upper, &app.work)?;
+    stage1_root::mount_overlay(sys, &target, &data).map_err(sys_err("mount the overlay on", root))
 }
 
 /// Then: `pivot_root` into `ctx.stage1_root` (old root detached), so afterwards `/` is the

@@ -10,7 +10,7 @@ use aci::manifest::Uuid;
 
 use super::{PodOpsError, Result, pick_app};
 use crate::pod::{Pod, PodState, Pods};
-use crate::stage1_abi::{Entrypoint, entrypoint};
+use crate::stage1_abi::{Entrypoint, Stage1AbiError, entrypoint};
 
 /// Global flags stage0 passes on to stage1's `gc` entrypoint.
 #[derive(Debug, Clone, Default)]
@@ -50,8 +50,22 @@ fn run(uuid: Uuid, ep: Entrypoint, mut cmd: Command, path: PathBuf) -> Result<()
 }
 
 /// Run the stage1 `gc` entrypoint of a pod that ran: `[--debug] [--local-config=DIR] <uuid>`.
+/// A pod without a link farm whose stage1 tree is gone from the store (removed by hand: image
+/// gc keeps it while the pod exists) is removed without it: its processes are gone, so only
+/// its networks and cgroups may stay behind, and keeping the pod would not bring them back.
 pub(crate) fn run_gc(pod: &Pod, opts: &Stage1Options) -> Result<()> {
-    let (mut cmd, path) = command(pod, Entrypoint::Gc)?;
+    let (mut cmd, path) = match command(pod, Entrypoint::Gc) {
+        Err(PodOpsError::Stage1 { uuid, source })
+            if matches!(*source, Stage1AbiError::TreeGone { .. }) =>
+        {
+            tracing::warn!(
+                "pod {uuid}: {source}; removing it without its stage1 gc (its networks and \
+                 cgroups, if any, are left behind)"
+            );
+            return Ok(());
+        }
+        other => other?,
+    };
     if opts.debug {
         cmd.arg("--debug");
     }

@@ -1,6 +1,7 @@
 //! Handing a pod in `run` to stage1 (rkt.md §2 "Handoff"): chdir into the pod directory, clear
 //! close-on-exec on the pod lock and name it in `RKT_LOCK_FD`, exec the `run` entrypoint with
-//! the interface-6 flags and the UUID. On success the process becomes stage1, so `rkt`'s exit
+//! the interface-6 flags and the UUID (and, for a pod without a stage1 link farm, the stage1
+//! tree's rootfs in `RKT_STAGE1_LOWER`). On success the process becomes stage1, so `rkt`'s exit
 //! code is the pod's.
 
 use std::ffi::OsString;
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 use super::RunError;
 use crate::insecure::{Insecure, InsecureOptions};
 use crate::pod::{Pod, PodDir};
-use crate::stage1_abi::{Entrypoint, entrypoint};
+use crate::stage1_abi::{Entrypoint, STAGE1_LOWER_ENV, locate};
 
 /// The environment variable that names the inherited pod lock fd.
 pub const LOCK_FD_ENV: &str = "RKT_LOCK_FD";
@@ -130,8 +131,8 @@ pub fn exec_stage1(pod: &Pod, flags: &StageOneFlags) -> RunError {
         ));
     }
     let dir = pod.path();
-    let entry = match entrypoint(&dir, Entrypoint::Run) {
-        Ok(e) => e,
+    let (entry, lower) = match locate(&dir, Entrypoint::Run) {
+        Ok(l) => (l.path, l.store_rootfs),
         Err(e) => return e.into(),
     };
     let fd = match pod.inherit_lock_fd() {
@@ -147,6 +148,10 @@ pub fn exec_stage1(pod: &Pod, flags: &StageOneFlags) -> RunError {
         .env(LOCK_FD_ENV, fd.to_string());
     if let Some(port) = flags.mds_port.filter(|_| flags.mds_token.is_some()) {
         cmd.env(crate::metadata::PORT_ENV, port.to_string());
+    }
+    // No link farm: stage1 mounts the store's tree under an overlay on `stage1/rootfs`.
+    if let Some(lower) = &lower {
+        cmd.env(STAGE1_LOWER_ENV, lower);
     }
     if let Some(limit) = &flags.pids_limit {
         cmd.env(PIDS_LIMIT_ENV, limit);

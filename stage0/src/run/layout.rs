@@ -1,6 +1,8 @@
 //! Putting rendered trees into a pod: a hard-link farm (the stage1 rootfs: directories are
 //! the pod's own, files are the tree's inodes) and a full copy (app roots with `--no-overlay`).
 //! Both keep modes, owners, times and xattrs; neither follows a symlink of the source.
+//! [`upper_dirs`] is the farm's replacement for our stage1: only the directories stage0 writes
+//! into, as the upper layer of the overlay stage1 mounts on the pod's `stage1/rootfs`.
 
 use std::fs::{self, File};
 use std::io;
@@ -23,6 +25,32 @@ pub(super) fn replicate(src: &Path, dst: &Path, mode: FileMode) -> io::Result<()
     make_dir(src, dst)?;
     walk(src, dst, mode)?;
     finish_dir(dst, &meta)
+}
+
+/// The stage1 tree's directories that stage0 writes into (`/`, `opt`, `opt/stage2`), created
+/// under `upper` with the lower tree's modes and owners: an overlay shows a directory present
+/// in both layers with the upper one's attributes, so the pod sees them as with a link farm.
+pub(super) fn upper_dirs(lower: &Path, upper: &Path) -> io::Result<()> {
+    for rel in ["", "opt", "opt/stage2"] {
+        let dst = upper.join(rel);
+        let meta = fs::symlink_metadata(lower.join(rel));
+        // A tree without the dir (not ours) gets what the image builder gives dirs.
+        let (mode, owner) = match &meta {
+            Ok(m) if m.is_dir() => (m.mode() & 0o7777, Some((m.uid(), m.gid()))),
+            _ => (0o755, None),
+        };
+        fs::DirBuilder::new().mode(mode).create(&dst)?;
+        // mkdir applies the caller's umask: set the mode exactly, as the farm does.
+        rustix::fs::chmod(&dst, Mode::from_raw_mode(mode))?;
+        let me = (
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw(),
+        );
+        if let Some((uid, gid)) = owner.filter(|o| *o != me) {
+            std::os::unix::fs::chown(&dst, Some(uid), Some(gid))?;
+        }
+    }
+    Ok(())
 }
 
 fn walk(src: &Path, dst: &Path, mode: FileMode) -> io::Result<()> {
@@ -179,5 +207,28 @@ mod tests {
                 fs::metadata(src.join("a")).unwrap().ino()
             );
         }
+    }
+
+    #[test]
+    fn upper_dirs_take_the_lower_modes() {
+        let t = tempfile::tempdir().unwrap();
+        let lower = t.path().join("lower");
+        fs::create_dir_all(lower.join("opt/stage2")).unwrap();
+        fs::create_dir_all(lower.join("usr/lib")).unwrap();
+        fs::set_permissions(&lower, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(lower.join("opt"), fs::Permissions::from_mode(0o775)).unwrap();
+        fs::set_permissions(lower.join("opt/stage2"), fs::Permissions::from_mode(0o1711)).unwrap();
+        let upper = t.path().join("upper");
+        upper_dirs(&lower, &upper).unwrap();
+        for (rel, mode) in [("", 0o755), ("opt", 0o775), ("opt/stage2", 0o1711)] {
+            let m = fs::metadata(upper.join(rel)).unwrap();
+            assert_eq!(m.mode() & 0o7777, mode, "{rel:?}");
+        }
+        // Nothing else: no link farm.
+        assert!(!upper.join("usr").exists());
+        assert!(
+            upper_dirs(&lower, &upper).is_err(),
+            "the upper dir must be new"
+        );
     }
 }

@@ -11,7 +11,7 @@ use aci::manifest::{ImageManifest, PodManifest};
 use aci::types::{AcName, ImageId};
 
 use super::args::RunArgs;
-use super::layout::{FileMode, replicate};
+use super::layout::{FileMode, replicate, upper_dirs};
 use super::manifest::{AppInput, EnvLayers, parse_env_file, pod_manifest};
 use super::stage1::{Stage1Request, select_stage1};
 use super::{RunError, io_err};
@@ -241,6 +241,16 @@ fn overlay_supported() -> bool {
         .unwrap_or(false)
 }
 
+/// Whether the pod's stage1 root is an overlay mounted by stage1 (our stage1 image, and a
+/// store path that overlayfs options can carry) rather than a link farm built here.
+fn overlay_rootfs(manifest: &[u8], lower: &Path) -> bool {
+    let ours = ImageManifest::from_slice(manifest)
+        .is_ok_and(|m| crate::stage1_abi::wants_overlay_rootfs(&m));
+    ours && lower
+        .to_str()
+        .is_some_and(|s| !s.contains([',', ':', '\\']))
+}
+
 /// A new pod file. Not synced one by one: a pod that does not survive a crash in preparation
 /// is an aborted one anyway; `rkt prepare` syncs the whole pod once ([`Prepared::persist`]).
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
@@ -317,13 +327,17 @@ fn lay_out(
     let s1_tree = render(store, stage1)?;
     write_file(&dir.join("stage1TreeStoreID"), s1_tree.id.as_bytes())?;
     mkdir(&dir.join("stage1"), DIR_MODE)?;
-    write_file(
-        &dir.join("stage1/manifest"),
-        &manifest_bytes(store, stage1)?,
-    )?;
     let s1_rootfs = dir.join("stage1/rootfs");
-    replicate(&s1_tree.rootfs(), &s1_rootfs, FileMode::Link)
-        .map_err(io_err("link the stage1 tree into", &s1_rootfs))?;
+    let s1_manifest = manifest_bytes(store, stage1)?;
+    write_file(&dir.join("stage1/manifest"), &s1_manifest)?;
+    let lower = s1_tree.rootfs();
+    if overlay && overlay_rootfs(&s1_manifest, &lower) {
+        upper_dirs(&lower, &s1_rootfs).map_err(io_err("create", &s1_rootfs))?;
+        mkdir(&dir.join("stage1/work"), 0o700)?;
+    } else {
+        replicate(&lower, &s1_rootfs, FileMode::Link)
+            .map_err(io_err("link the stage1 tree into", &s1_rootfs))?;
+    }
     for app in apps {
         let tree = render(store, &app.info)?;
         let manifest = manifest_bytes(store, &app.info)?;

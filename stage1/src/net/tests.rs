@@ -93,7 +93,10 @@ fn net_info_is_what_stage0_reads_and_teardown_reads_it_back() {
 
 #[test]
 fn plugin_search_path() {
-    let dirs = plugin_dirs(Path::new("/etc/rkt"), Path::new("/d/pods/run/u"));
+    let dirs = plugin_dirs(
+        Path::new("/etc/rkt"),
+        Path::new("/d/pods/run/u/stage1/rootfs"),
+    );
     assert_eq!(
         dirs,
         [

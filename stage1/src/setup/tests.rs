@@ -49,6 +49,7 @@ fn ctx(manifest: PodManifest, image: ImageManifest) -> PodContext {
         pod_dir: PathBuf::from(POD),
         data_dir: PathBuf::from("/d"),
         stage1_root: PathBuf::from(S1),
+        stage1_lower: None,
         use_overlay: true,
         apps: vec![app],
         args: RunArgs {
@@ -597,4 +598,23 @@ fn oci_layers_stack_below_the_image_tree() {
              upperdir={POD}/overlay/deps-sha512-aa/upper/web,workdir={POD}/overlay/deps-sha512-aa/work/web,volatile"
         ),
     );
+}
+
+#[test]
+fn stage1_root_is_an_overlay_on_itself_without_a_link_farm() {
+    let mut c = simple();
+    c.stage1_lower = Some(PathBuf::from("/d/cas/tree/deps-sha512-s1/rootfs"));
+    let calls = run(&c, &mut RecordingSys::default());
+    assert_eq!(calls[0], "rprivate /");
+    assert_eq!(
+        calls[1],
+        format!(
+            "mount overlay overlay {S1} - lowerdir=/d/cas/tree/deps-sha512-s1/rootfs,\
+             upperdir={S1},workdir={POD}/stage1/work,volatile"
+        )
+    );
+    assert!(!calls.contains(&format!("bind {S1} {S1}")));
+    // Paths overlayfs options cannot carry are refused, not mangled.
+    c.stage1_lower = Some(PathBuf::from("/d/a,b/rootfs"));
+    assert!(prepare_pod(&c, &mut RecordingSys::default()).is_err());
 }

@@ -1,0 +1,107 @@
+//! Our stage1 (annotated `rkt-rs.dev/stage1/rootfs=overlay`) runs without a per-pod link farm:
+//! its PID 1 mounts the store's stage1 tree under an overlay on the pod's `stage1/rootfs`.
+//! `enter`, `stop`, `status`, `gc` and `image gc` must all work with that layout, and
+//! `--no-overlay` must keep the farm.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use functional_tests::ctx::mounts_under;
+use functional_tests::{InspectImage, RktCtx};
+
+const INIT: &str = "stage1/rootfs/usr/lib/rkt/stage1/init";
+
+/// The host path of the pod's stage1 tree in the store.
+fn stage1_tree(ctx: &RktCtx, pod_dir: &Path) -> PathBuf {
+    let id = std::fs::read_to_string(pod_dir.join("stage1TreeStoreID")).unwrap();
+    ctx.data_dir().join("cas/tree").join(id.trim())
+}
+
+#[test]
+fn running_pod_has_no_link_farm_and_every_verb_works() {
+    let ctx = RktCtx::new();
+    let img = InspectImage::new("rkt-rs.dev/ft/nofarm")
+        .args(&["--sleep=60", "--silent-sigterm", "--exit-code=6"])
+        .build(&ctx.work());
+    let pod = ctx.spawn(&[img]);
+    let dir = ctx.pod_dir(&pod.uuid).expect("the pod dir");
+    assert!(
+        !dir.join(INIT).exists(),
+        "no link farm on the host: {}",
+        dir.display()
+    );
+    assert!(!dir.join("stage1/rootfs/usr").exists());
+    assert!(dir.join("stage1/work").is_dir());
+    assert!(
+        dir.join("stage1/rootfs/opt/stage2/nofarm/manifest")
+            .is_file()
+    );
+    // What stage1 writes shows on the host at the usual paths.
+    assert!(dir.join("stage1/rootfs/rkt/appspec/nofarm.json").is_file());
+    let tree = stage1_tree(&ctx, &dir);
+    assert!(tree.join("rootfs/usr/lib/rkt/stage1/init").exists());
+    assert!(
+        mounts_under(&ctx.data_dir()).is_empty(),
+        "stage0 mounts nothing on the host"
+    );
+
+    let out = ctx.rkt(&["enter", &pod.uuid, "/inspect", "--print-msg=inside"]);
+    assert!(out.ok().contains("inside"), "{out:#?}");
+
+    let gc = ctx.rkt(&["image", "gc"]);
+    gc.ok();
+    assert!(tree.is_dir(), "image gc keeps the tree of a running pod");
+
+    ctx.rkt(&["stop", &pod.uuid]).ok();
+    let uuid = pod.uuid.clone();
+    pod.wait(Duration::from_secs(20)).code(6);
+    let status = ctx.status(&uuid);
+    assert_eq!(status.get("state").map(String::as_str), Some("exited"));
+    assert_eq!(status.get("app-nofarm").map(String::as_str), Some("6"));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("stage1/rootfs/rkt/status/nofarm")).unwrap(),
+        "6"
+    );
+
+    ctx.rkt(&["image", "gc"]).ok();
+    assert!(tree.is_dir(), "image gc keeps the tree of an exited pod");
+    ctx.rkt(&["gc", "--grace-period=0s"]).ok();
+    assert!(ctx.pod_dir(&uuid).is_none(), "rkt gc removed the pod");
+    ctx.rkt(&["image", "gc"]).ok();
+    assert!(
+        !tree.exists(),
+        "image gc removes the tree once no pod uses it"
+    );
+}
+
+#[test]
+fn no_overlay_keeps_the_link_farm() {
+    let ctx = RktCtx::new();
+    let img = InspectImage::new("rkt-rs.dev/ft/farm")
+        .args(&["--exit-code=4"])
+        .build(&ctx.work());
+    let uuid_file = ctx.work().join("uuid");
+    let save = format!("--uuid-file-save={}", uuid_file.display());
+    ctx.run(&["--no-overlay", save.as_str(), img.to_str().unwrap()])
+        .code(4);
+    let uuid = std::fs::read_to_string(&uuid_file).unwrap();
+    let dir = ctx.pod_dir(uuid.trim()).unwrap();
+    assert!(dir.join(INIT).exists(), "--no-overlay builds the farm");
+    assert!(!dir.join("stage1/work").exists());
+    assert_eq!(ctx.status(uuid.trim()).get("app-farm").unwrap(), "4");
+}
+
+#[test]
+fn gc_removes_an_exited_pod_whose_stage1_tree_is_gone() {
+    let ctx = RktCtx::new();
+    let img = InspectImage::new("rkt-rs.dev/ft/orphan").build(&ctx.work());
+    let uuid_file = ctx.work().join("uuid");
+    let save = format!("--uuid-file-save={}", uuid_file.display());
+    ctx.run(&[save.as_str(), img.to_str().unwrap()]).ok();
+    let uuid = std::fs::read_to_string(&uuid_file).unwrap();
+    let dir = ctx.pod_dir(uuid.trim()).unwrap();
+    std::fs::remove_dir_all(stage1_tree(&ctx, &dir)).unwrap();
+    let gc = ctx.rkt(&["gc", "--grace-period=0s"]);
+    gc.ok();
+    assert!(ctx.pod_dir(uuid.trim()).is_none(), "{gc:#?}");
+}
