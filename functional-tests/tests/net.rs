@@ -259,8 +259,13 @@ fn the_default_network_runs_on_our_own_plugins() {
         serde_json::from_slice(&std::fs::read(pod_dir.join("net-info.json")).unwrap()).unwrap();
     assert_eq!(info[0]["netName"], "default");
     let plugin = info[0]["pluginPath"].as_str().unwrap_or_default();
+    // From the stage1 tree in the store (our stage1 has no per-pod link farm).
+    let s1_tree = std::fs::read_to_string(pod_dir.join("stage1TreeStoreID")).unwrap();
     assert!(
-        plugin.ends_with("stage1/rootfs/usr/lib/rkt/plugins/net/ptp"),
+        plugin.ends_with(&format!(
+            "cas/tree/{}/rootfs/usr/lib/rkt/plugins/net/ptp",
+            s1_tree.trim()
+        )),
         "the stage1 image's ptp: {plugin}"
     );
     let veth = host_veth(&pod_dir);
