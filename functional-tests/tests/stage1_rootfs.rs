@@ -17,6 +17,17 @@ fn stage1_tree(ctx: &RktCtx, pod_dir: &Path) -> PathBuf {
     ctx.data_dir().join("cas/tree").join(id.trim())
 }
 
+/// `rkt run ARGS... IMAGE` (as [`RktCtx::run`]); its output and the pod's UUID.
+fn run_saving_uuid(ctx: &RktCtx, args: &[&str], image: &Path) -> (functional_tests::Out, String) {
+    let uuid_file = ctx.work().join("uuid");
+    let mut all = vec![format!("--uuid-file-save={}", uuid_file.display())];
+    all.extend(args.iter().map(|a| a.to_string()));
+    all.push(image.display().to_string());
+    let out = ctx.run(&all);
+    let uuid = std::fs::read_to_string(&uuid_file).unwrap_or_default();
+    (out, uuid.trim().to_string())
+}
+
 #[test]
 fn running_pod_has_no_link_farm_and_every_verb_works() {
     let ctx = RktCtx::new();
@@ -80,28 +91,23 @@ fn no_overlay_keeps_the_link_farm() {
     let img = InspectImage::new("rkt-rs.dev/ft/farm")
         .args(&["--exit-code=4"])
         .build(&ctx.work());
-    let uuid_file = ctx.work().join("uuid");
-    let save = format!("--uuid-file-save={}", uuid_file.display());
-    ctx.run(&["--no-overlay", save.as_str(), img.to_str().unwrap()])
-        .code(4);
-    let uuid = std::fs::read_to_string(&uuid_file).unwrap();
-    let dir = ctx.pod_dir(uuid.trim()).unwrap();
+    let (out, uuid) = run_saving_uuid(&ctx, &["--no-overlay"], &img);
+    out.code(4);
+    let dir = ctx.pod_dir(&uuid).unwrap();
     assert!(dir.join(INIT).exists(), "--no-overlay builds the farm");
     assert!(!dir.join("stage1/work").exists());
-    assert_eq!(ctx.status(uuid.trim()).get("app-farm").unwrap(), "4");
+    assert_eq!(ctx.status(&uuid).get("app-farm").unwrap(), "4");
 }
 
 #[test]
 fn gc_removes_an_exited_pod_whose_stage1_tree_is_gone() {
     let ctx = RktCtx::new();
     let img = InspectImage::new("rkt-rs.dev/ft/orphan").build(&ctx.work());
-    let uuid_file = ctx.work().join("uuid");
-    let save = format!("--uuid-file-save={}", uuid_file.display());
-    ctx.run(&[save.as_str(), img.to_str().unwrap()]).ok();
-    let uuid = std::fs::read_to_string(&uuid_file).unwrap();
-    let dir = ctx.pod_dir(uuid.trim()).unwrap();
+    let (out, uuid) = run_saving_uuid(&ctx, &[], &img);
+    out.ok();
+    let dir = ctx.pod_dir(&uuid).unwrap();
     std::fs::remove_dir_all(stage1_tree(&ctx, &dir)).unwrap();
     let gc = ctx.rkt(&["gc", "--grace-period=0s"]);
     gc.ok();
-    assert!(ctx.pod_dir(uuid.trim()).is_none(), "{gc:#?}");
+    assert!(ctx.pod_dir(&uuid).is_none(), "{gc:#?}");
 }
