@@ -295,8 +295,8 @@ pub fn create(
     delegate::check_enforceable(hierarchies, &v2_enabled, apps)?;
     // Inside a container manager (nspawn), the v1 `devices` controller is mounted read-only
     // and its policy already bounds every process of the container, the pod's included.
-    let v1_devices = hierarchies.iter().any(|h| h.has("devices"))
-        || fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| readonly_devices_hierarchy(&m));
+    let v1_devices =
+        hierarchies.iter().any(|h| h.has("devices")) || discover::host_readonly_devices();
     for (h, pod) in &pod_dirs {
         mkdir(pod)?;
         match h.version {

@@ -69,8 +69,8 @@ fn sys_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> InitError {
 
 /// What the pod's PID 1 needs, computed before any namespace exists.
 pub struct PodPlan {
-    /// (path inside the stage1 root, spec JSON) for every app and handler.
-    pub specs: Vec<(std::path::PathBuf, Vec<u8>)>,
+    /// (path inside the stage1 root, spec) for every app and handler.
+    pub specs: Vec<(std::path::PathBuf, stage2::AppSpec)>,
     pub apps: Vec<SupervisedApp>,
 }
 
@@ -87,7 +87,7 @@ impl PodPlan {
                 .enumerate()
             {
                 if let Some(h) = handler_spec(&spec, app, event)? {
-                    specs.push((appspec::handler_spec_path(name, event), to_json(&h)));
+                    specs.push((appspec::handler_spec_path(name, event), h));
                     handlers[k] = true;
                 }
             }
@@ -97,7 +97,7 @@ impl PodPlan {
                     value: notify::APP_SOCKET.into(),
                 });
             }
-            specs.push((appspec::app_spec_path(name), to_json(&spec)));
+            specs.push((appspec::app_spec_path(name), spec));
             apps.push(SupervisedApp {
                 name: name.to_string(),
                 pre_start: handlers[0],
@@ -109,8 +109,8 @@ impl PodPlan {
 }
 
 fn to_json(spec: &stage2::AppSpec) -> Vec<u8> {
-    // Serialising plain strings, numbers and lists cannot fail.
-    serde_json::to_vec_pretty(spec).unwrap_or_default()
+    // Serialising plain strings, numbers and lists cannot fail. Compact: only programs read it.
+    serde_json::to_vec(spec).unwrap_or_default()
 }
 
 /// `RKT_LOCK_FD`: must name an open fd. It gets close-on-exec so that no exec'd process (the
@@ -393,8 +393,9 @@ fn pod_main(
     notify::bind_into_apps(ctx)?;
     let notify_ready = notify::stage1_sender(&ctx.pod_dir);
     setup::enter_stage1_root(ctx, &mut mounts)?;
-    for (path, json) in &plan.specs {
-        write_atomic(path, json)?;
+    // Written for `enter` (and for anyone looking); the apps' stage2 gets them in memory.
+    for (path, spec) in &plan.specs {
+        write_atomic(path, &to_json(spec))?;
     }
     let status_dir = Path::new("/rkt/status");
     std::fs::create_dir_all(status_dir)
@@ -411,6 +412,14 @@ fn pod_main(
     let mut spawner = RealSpawner {
         root: "/".into(),
         stage2: supervisor::STAGE2_PATH.to_owned(),
+        // The in-process launch needs a single-threaded PID 1 (see RealSpawner); should
+        // that ever change, the apps go through the stage2 binary again.
+        specs: if supervisor::single_threaded() {
+            plan.specs.clone()
+        } else {
+            crate::debug!("PID 1 has threads: apps start through the stage2 binary");
+            Vec::new()
+        },
         dev_null,
         interactive: ctx.args.interactive,
         cgroups,

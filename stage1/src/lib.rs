@@ -100,8 +100,11 @@
 //! # Inside the pod
 //!
 //! The pod's PID 1 (`init`'s child in the new pid namespace) pivots into the stage1 rootfs,
-//! with `/usr` read-only; app roots are at `/opt/stage2/<app>/rootfs`. It starts each app with
-//! `/usr/lib/rkt/stage1/stage2 --spec /rkt/appspec/<app>.json` (see the `stage2` crate).
+//! with `/usr` read-only, its own `/proc` and no `/dev`; app roots are at
+//! `/opt/stage2/<app>/rootfs`, each with its own `/dev`, `/proc` and `/sys`. It starts each app
+//! by running stage2 (see the `stage2` crate) in a forked child with the app's spec in memory,
+//! the spec that `/rkt/appspec/<app>.json` holds; `enter` runs
+//! `/usr/lib/rkt/stage1/stage2 --spec FILE` instead.
 
 pub mod appspec;
 pub mod cgroup;

@@ -109,8 +109,9 @@ pub fn prepare_pod(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<()> {
         "open the terminal on",
         Path::new("/proc/self/fd/0"),
     ))?;
-    paths::setup_dev(&ctx.stage1_root, tty.as_ref(), sys)?;
-    paths::setup_proc(&ctx.stage1_root, false, sys)?;
+    // No /dev in the stage1 root: after the pivot, PID 1 and `enter` use only fds opened
+    // before it, and every app gets its own. Its /proc stays (PID 1 reads its own maps).
+    paths::setup_proc(&ctx.stage1_root, None, sys)?;
     paths::setup_tmp(&ctx.stage1_root, sys)?;
 
     let userns = match ctx.args.private_users {
@@ -118,8 +119,10 @@ pub fn prepare_pod(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<()> {
         None => None,
     };
     let etc = etc::plan(ctx)?;
+    let mut masks = paths::Masks::default();
     for app in &ctx.apps {
-        prepare_app(ctx, app, &etc, tty.as_ref(), userns.as_ref(), sys)?;
+        let masks = (!ctx.args.disable_paths).then_some(&mut masks);
+        prepare_app(ctx, app, &etc, tty.as_ref(), userns.as_ref(), masks, sys)?;
     }
     Ok(())
 }
@@ -130,14 +133,14 @@ fn prepare_app(
     etc: &etc::EtcPlan,
     tty: Option<&Target>,
     userns: Option<&Target>,
+    mut masks: Option<&mut paths::Masks>,
     sys: &mut dyn MountSys,
 ) -> Result<()> {
     let root = &app.root_on_host;
     mount_app_root(ctx, app, userns, sys)?;
-    let mask = !ctx.args.disable_paths;
     paths::setup_dev(root, tty, sys)?;
-    paths::setup_proc(root, mask, sys)?;
-    paths::setup_sys(root, mask, sys)?;
+    paths::setup_proc(root, masks.as_deref_mut(), sys)?;
+    paths::setup_sys(root, masks, sys)?;
     paths::setup_tmp(root, sys)?;
     // /etc files before volumes: a volume mounted on /etc then wins (rkt: volume > image),
     // and a missing /etc/hosts is never created inside a host volume.

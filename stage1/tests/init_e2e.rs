@@ -281,12 +281,21 @@ fn several_apps_first_failure_wins() {
 
 fn a_failing_setup_exits_254_with_one_line() {
     let pod = Pod::new(&[("a", "0")]);
-    // No stage2 in the stage1 image: the app cannot start.
+    // No program in the app's root: stage2 (run in PID 1's forked child, no stage2 binary
+    // involved) cannot start it.
+    std::fs::remove_file(pod.s1("opt/stage2/a/rootfs/bin/probe")).unwrap();
     std::fs::remove_file(pod.s1("usr/lib/rkt/stage1/stage2")).unwrap();
     let out = pod.run("host");
     assert_eq!(out.status.code(), Some(254), "{}", text(&out));
     assert_eq!(pod.status("a"), "254");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot execute stage2"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("app a")).collect();
+    assert_eq!(lines.len(), 1, "{}", text(&out));
+    assert!(
+        lines[0].starts_with("stage2: app a: \"/bin/probe\" not found"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// Polls for `path` (test only: the product never polls), up to 10 s.

@@ -38,12 +38,17 @@ pub fn main(args: &[String]) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(format!("stage2: {}", error_chain(&e))),
     };
+    fail(launch(spec))
+}
+
+/// Launches the app of `spec` in this process (which becomes the app); returns only on
+/// failure, with the one-line report. stage1's supervisor calls this in its forked child
+/// instead of exec'ing the stage2 binary: the child must then look like a fresh stage2 (only
+/// fds 0-2 and `keep_fds` open, default signal dispositions, an empty mask).
+pub fn launch(spec: AppSpec) -> String {
     let name = spec.name.as_str().to_string();
-    let result = Launch::prepare(spec).and_then(|l| l.run(&mut RealSys));
-    match result {
-        Err(e) => fail(format!("stage2: app {name}: {}", error_chain(&e))),
-        Ok(()) => fail(format!(
-            "stage2: app {name}: execve returned without an error"
-        )),
+    match Launch::prepare(spec).and_then(|l| l.run(&mut RealSys)) {
+        Err(e) => format!("stage2: app {name}: {}", error_chain(&e)),
+        Ok(()) => format!("stage2: app {name}: execve returned without an error"),
     }
 }

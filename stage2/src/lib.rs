@@ -3,13 +3,14 @@
 //!
 //! # The stage1 → stage2 boundary
 //!
-//! - **Who runs it:** stage1, once per app, forks and execs the `stage2` binary as root (full
-//!   capabilities in the pod's user namespace) inside the pod's namespaces (pid, uts, ipc, net,
-//!   and the pod's mount namespace where the app rootfs is already prepared: overlay, volumes,
-//!   `/dev`, `/proc`, `/sys`). stage2 unshares its own mount namespace on top of that.
-//! - **What crosses:** one JSON [`AppSpec`], read from the file named by `--spec FILE` or, with
-//!   no argument, from stdin (then stdin is consumed; stage1 should prefer `--spec`). Keys are
-//!   snake_case; unknown keys are refused.
+//! - **Who runs it:** stage1, once per app, forks and runs [`cli::launch`] in the child (for
+//!   `enter`: forks and execs the `stage2` binary) as root (full capabilities in the pod's user
+//!   namespace) inside the pod's namespaces (pid, uts, ipc, net, and the pod's mount namespace
+//!   where the app rootfs is already prepared: overlay, volumes, `/dev`, `/proc`, `/sys`).
+//!   stage2 unshares its own mount namespace on top of that.
+//! - **What crosses:** one [`AppSpec`]: in memory to [`cli::launch`], or as JSON read from the
+//!   file named by `--spec FILE` or, with no argument, from stdin (then stdin is consumed;
+//!   prefer `--spec`). Keys are snake_case; unknown keys are refused.
 //! - **Which fds cross:** 0, 1 and 2 (the app's stdio, set up by stage1), plus exactly the fds
 //!   listed in `keep_fds` (e.g. socket activation), which lose `FD_CLOEXEC`. Every other fd is
 //!   closed before the exec, whatever its flags (T8: a leaked pod lock or host dir fd is an

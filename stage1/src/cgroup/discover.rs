@@ -81,18 +81,36 @@ fn own_path(proc_cgroup: &str, version: Version, controllers: &[String]) -> Opti
     })
 }
 
+/// The caller's `/proc/self/mountinfo`, read once per process: [`host_hierarchies`] and
+/// [`host_readonly_devices`] both need it on the start path, and stage1's host side mounts
+/// nothing cgroup-related in between.
+static MOUNTINFO: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn host_mountinfo() -> Result<&'static str> {
+    if let Some(text) = MOUNTINFO.get() {
+        return Ok(text);
+    }
+    let path = "/proc/self/mountinfo";
+    let text = fs::read_to_string(path).map_err(|source| CgroupError::Read {
+        path: path.into(),
+        source,
+    })?;
+    Ok(MOUNTINFO.get_or_init(|| text))
+}
+
 /// The host's hierarchies, for the calling process.
 pub fn host_hierarchies() -> Result<Vec<Hierarchy>> {
-    let read = |p: &str| {
-        fs::read_to_string(p).map_err(|source| CgroupError::Read {
-            path: p.into(),
-            source,
-        })
-    };
-    Ok(discover(
-        &read("/proc/self/mountinfo")?,
-        &read("/proc/self/cgroup")?,
-    ))
+    let path = "/proc/self/cgroup";
+    let proc_cgroup = fs::read_to_string(path).map_err(|source| CgroupError::Read {
+        path: path.into(),
+        source,
+    })?;
+    Ok(discover(host_mountinfo()?, &proc_cgroup))
+}
+
+/// [`readonly_devices_hierarchy`] of the caller's mount table (false when unreadable).
+pub fn host_readonly_devices() -> bool {
+    host_mountinfo().is_ok_and(readonly_devices_hierarchy)
 }
 
 /// Whether a `/proc/self/mountinfo` text shows a read-only v1 `devices` hierarchy: one a

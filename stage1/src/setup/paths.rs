@@ -126,37 +126,58 @@ pub(super) fn setup_dev(root: &Path, tty: Option<&Target>, sys: &mut dyn MountSy
     Ok(())
 }
 
-/// A fresh procfs (of the pod's pid namespace); with `mask`, the read-only and hidden lists.
-pub(super) fn setup_proc(root: &Path, mask: bool, sys: &mut dyn MountSys) -> Result<()> {
+/// What the masks of every app share: one empty read-only tmpfs (the first hidden directory
+/// gets it, every later one a bind of it: a bind is a fraction of a new superblock's cost), the
+/// host's `/dev/null` for hidden files, and the host's `thermal_throttle` list.
+#[derive(Default)]
+pub(super) struct Masks {
+    empty: Option<Target>,
+    null: Option<Target>,
+    throttle: Option<Vec<String>>,
+}
+
+/// A fresh procfs (of the pod's pid namespace); with `masks`, the read-only and hidden lists.
+pub(super) fn setup_proc(
+    root: &Path,
+    masks: Option<&mut Masks>,
+    sys: &mut dyn MountSys,
+) -> Result<()> {
     let proc = open_dir(sys, root, "proc", 0o555)?;
     let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
     mount(sys, "proc", &proc, flags, "")?;
     drop(proc);
-    if !mask {
+    let Some(masks) = masks else {
         return Ok(());
-    }
+    };
     for name in PROC_READ_ONLY {
         if let Some(t) = existing(sys, root, &format!("proc/{name}"))? {
             sys.bind(&t, &t, false, true)
                 .map_err(sys_err("bind-mount read-only", &t.shown))?;
         }
     }
-    hide(sys, root, "proc", &PROC_HIDDEN)
+    hide(sys, root, "proc", &PROC_HIDDEN, masks)
 }
 
-/// A fresh read-only sysfs; with `mask`, the hidden list.
-pub(super) fn setup_sys(root: &Path, mask: bool, sys: &mut dyn MountSys) -> Result<()> {
+/// A fresh read-only sysfs; with `masks`, the hidden list.
+pub(super) fn setup_sys(
+    root: &Path,
+    masks: Option<&mut Masks>,
+    sys: &mut dyn MountSys,
+) -> Result<()> {
     let dir = open_dir(sys, root, "sys", 0o555)?;
     let flags = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
     mount(sys, "sysfs", &dir, flags, "")?;
     drop(dir);
-    if !mask {
+    let Some(masks) = masks else {
         return Ok(());
-    }
-    hide(sys, root, "sys", &SYS_HIDDEN)?;
-    let throttle = thermal_throttle_dirs(Path::new("/sys/devices/system/cpu"));
+    };
+    hide(sys, root, "sys", &SYS_HIDDEN, masks)?;
+    let throttle = masks
+        .throttle
+        .get_or_insert_with(|| thermal_throttle_dirs(Path::new("/sys/devices/system/cpu")))
+        .clone();
     let names: Vec<&str> = throttle.iter().map(String::as_str).collect();
-    hide(sys, root, "sys", &names)
+    hide(sys, root, "sys", &names, masks)
 }
 
 /// podman's per-CPU `thermal_throttle` dirs (`devices/system/cpu/cpu<N>/thermal_throttle`,
@@ -218,23 +239,38 @@ fn existing(sys: &mut dyn MountSys, root: &Path, rel: &str) -> Result<Option<Tar
     }
 }
 
-fn hide(sys: &mut dyn MountSys, root: &Path, base: &str, names: &[&str]) -> Result<()> {
-    let mut null = None;
+fn hide(
+    sys: &mut dyn MountSys,
+    root: &Path,
+    base: &str,
+    names: &[&str],
+    masks: &mut Masks,
+) -> Result<()> {
     for name in names {
-        let Some(t) = existing(sys, root, &format!("{base}/{name}"))? else {
+        let rel = format!("{base}/{name}");
+        let Some(t) = existing(sys, root, &rel)? else {
             continue;
         };
         if t.is_dir {
+            if let Some(empty) = &masks.empty {
+                // Read-only asked again: the bind must not depend on the source's flags.
+                sys.bind(empty, &t, false, true)
+                    .map_err(sys_err("hide (bind an empty tmpfs on)", &t.shown))?;
+                continue;
+            }
             let flags =
                 MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
             mount(sys, "tmpfs", &t, flags, "mode=0,size=4k")?;
+            drop(t);
+            // Opened again: the fd above is the directory under the new tmpfs.
+            masks.empty = existing(sys, root, &rel)?;
             continue;
         }
-        if null.is_none() {
+        if masks.null.is_none() {
             let path = Path::new("/dev/null");
-            null = Some(sys.open_host(path).map_err(sys_err("open", path))?);
+            masks.null = Some(sys.open_host(path).map_err(sys_err("open", path))?);
         }
-        if let Some(null) = &null {
+        if let Some(null) = &masks.null {
             sys.bind(null, &t, false, true)
                 .map_err(sys_err("hide (bind /dev/null on)", &t.shown))?;
         }

@@ -82,10 +82,9 @@ fn order_private_then_stage1_then_app() {
     let calls = run(&simple(), &mut RecordingSys::default());
     assert_eq!(calls[0], "rprivate /");
     assert_eq!(calls[1], format!("bind {S1} {S1}"));
-    let s1_dev = pos(
-        &calls,
-        &format!("mount tmpfs tmpfs {S1}/dev nosuid,strictatime mode=755,size=65536k"),
-    );
+    // The stage1 root gets no /dev at all: nothing after the pivot needs one.
+    let s1_dev = format!("{S1}/dev");
+    assert!(!calls.iter().any(|c| c.contains(&s1_dev)), "{calls:#?}");
     let s1_proc = pos(
         &calls,
         &format!("mount proc proc {S1}/proc nosuid,nodev,noexec "),
@@ -120,7 +119,7 @@ fn order_private_then_stage1_then_app() {
         &calls,
         &format!("mount sysfs sysfs {ROOT}/sys ro,nosuid,nodev,noexec "),
     );
-    assert!(s1_dev < s1_proc && s1_proc < upper && upper < overlay);
+    assert!(s1_proc < upper && upper < overlay);
     assert!(
         overlay < app_dev && app_dev < null && null < pts && pts < app_proc && app_proc < app_sys
     );
@@ -176,10 +175,24 @@ fn masks_proc_and_sys_unless_disabled() {
         &calls,
         &format!("mount tmpfs tmpfs {ROOT}/proc/acpi ro,nosuid,nodev,noexec mode=0,size=4k"),
     );
+    // One empty tmpfs per pod; every other hidden directory is a read-only bind of it.
+    let empties = calls
+        .iter()
+        .filter(|c| c.contains("mode=0,size=4k"))
+        .count();
+    assert_eq!(empties, 1, "{calls:#?}");
     pos(
         &calls,
-        &format!("mount tmpfs tmpfs {ROOT}/sys/firmware ro,nosuid,nodev,noexec mode=0,size=4k"),
+        &format!("bind {ROOT}/proc/acpi {ROOT}/sys/firmware ro"),
     );
+    let hidden_dirs = PROC_HIDDEN
+        .iter()
+        .map(|d| format!("proc/{d}"))
+        .chain(SYS_HIDDEN.iter().map(|d| format!("sys/{d}")))
+        .filter(|d| d != "proc/kcore" && d != "proc/kmem" && d != "proc/acpi");
+    for d in hidden_dirs {
+        pos(&calls, &format!("bind {ROOT}/proc/acpi {ROOT}/{d} ro"));
+    }
     assert!(
         !calls.iter().any(|c| c.contains("proc/kmem")),
         "missing entries are skipped"
@@ -209,7 +222,11 @@ fn tmp_created_sticky_and_console_with_tty() {
     let calls = run(&simple(), &mut sys);
     pos(&calls, &format!("mkdir {ROOT}/tmp 1777"));
     pos(&calls, &format!("bind /dev/pts/7 {ROOT}/dev/console"));
-    pos(&calls, &format!("bind /dev/pts/7 {S1}/dev/console"));
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.contains(&format!("{S1}/dev/console")))
+    );
 }
 
 #[test]
@@ -617,4 +634,38 @@ fn stage1_root_is_an_overlay_on_itself_without_a_link_farm() {
     // Paths overlayfs options cannot carry are refused, not mangled.
     c.stage1_lower = Some(PathBuf::from("/d/a,b/rootfs"));
     assert!(prepare_pod(&c, &mut RecordingSys::default()).is_err());
+}
+
+#[test]
+fn later_apps_hide_with_binds_of_the_first_empty_tmpfs() {
+    let mut c = simple();
+    let mut db = c.apps[0].clone();
+    let db_root = PathBuf::from(S1).join("opt/stage2/db/rootfs");
+    db.root_on_host = db_root.clone();
+    c.apps.push(db);
+    let calls = run(&c, &mut RecordingSys::default());
+    let empties = calls
+        .iter()
+        .filter(|c| c.contains("mode=0,size=4k"))
+        .count();
+    assert_eq!(empties, 1, "{calls:#?}");
+    for d in ["proc/acpi", "sys/fs", "sys/firmware"] {
+        let line = format!("bind {ROOT}/proc/acpi {}/{d} ro", db_root.display());
+        pos(&calls, &line);
+    }
+    // Each app still gets its own /proc, /sys and /dev.
+    pos(
+        &calls,
+        &format!(
+            "mount proc proc {}/proc nosuid,nodev,noexec ",
+            db_root.display()
+        ),
+    );
+    pos(
+        &calls,
+        &format!(
+            "mount sysfs sysfs {}/sys ro,nosuid,nodev,noexec ",
+            db_root.display()
+        ),
+    );
 }

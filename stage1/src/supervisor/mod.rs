@@ -357,11 +357,19 @@ pub fn wait_signal(timeout: Option<Duration>) -> Option<i32> {
     }
 }
 
-/// The real spawner: forks and execs stage2 for each job, writes the status files under
+/// The real spawner: forks and runs stage2 for each job, writes the status files under
 /// `root` (`/` inside the pod).
+///
+/// A job whose spec is in `specs` runs stage2 right in the forked child (no exec of the stage2
+/// binary, no spec file read): PID 1 is single-threaded (the only threads stage1 starts live on
+/// the host side), so the child may allocate, and it is made to look like a freshly exec'd
+/// stage2 first (see [`launch_in_child`]). Any other job execs `stage2` with its spec file.
 pub struct RealSpawner {
     pub root: PathBuf,
     pub stage2: CString,
+    /// (spec path, spec) of every job stage1 planned: the same specs written under
+    /// `/rkt/appspec` (which `enter` reads).
+    pub specs: Vec<(PathBuf, stage2::AppSpec)>,
     /// `/dev/null`, opened before the pivot (close-on-exec); `None` with `--interactive`.
     pub dev_null: Option<OwnedFd>,
     pub interactive: bool,
@@ -386,6 +394,7 @@ impl Spawner for RealSpawner {
             Job::App => app_spec_path(app),
             Job::Handler(event) => handler_spec_path(app, event),
         };
+        let in_process = self.specs.iter().find(|(p, _)| *p == spec).map(|(_, s)| s);
         let spec = CString::new(spec.into_os_string().into_encoded_bytes())?;
         let argv = [
             c"stage2".as_ptr(),
@@ -441,6 +450,9 @@ impl Spawner for RealSpawner {
                     }
                 }
                 reset_signals_for_exec();
+                if let Some(spec) = in_process {
+                    launch_in_child(spec);
+                }
                 libc::execve(self.stage2.as_ptr(), argv.as_ptr(), envp.as_ptr());
                 let msg = b"stage1: cannot execute stage2\n";
                 libc::write(2, msg.as_ptr().cast(), msg.len());
@@ -490,6 +502,33 @@ impl Spawner for RealSpawner {
         }
         // Start-up is over: what it left resident would stay for the pod's lifetime.
         crate::memory::release_startup_pages();
+    }
+}
+
+/// Whether this process has exactly one thread (`/proc/self/task`; false when unreadable):
+/// only then may a forked child allocate, as [`launch_in_child`] does.
+pub fn single_threaded() -> bool {
+    std::fs::read_dir("/proc/self/task").is_ok_and(|d| d.take(2).count() == 1)
+}
+
+/// In the forked child of PID 1 (signals already reset): becomes the app of `spec` as the
+/// exec'd stage2 binary would have, or exits 254 with stage2's one-line report. PID 1's fds
+/// (pod lock, cgroup files, journal streams, `/dev/null`) are closed first, as exec closes
+/// them (all are close-on-exec); stage2 closes the rest before the app's exec anyway.
+fn launch_in_child(spec: &stage2::AppSpec) -> ! {
+    use stage2::sys::Sys as _;
+    let report = match stage2::sys::RealSys.close_fds(&spec.keep_fds) {
+        Ok(()) => stage2::cli::launch(spec.clone()),
+        Err(e) => format!(
+            "stage2: app {}: cannot close inherited fds: {e}",
+            spec.name.as_str()
+        ),
+    };
+    let line = format!("{report}\n");
+    // SAFETY: write(2) of a buffer we own; _exit skips PID 1's exit-time work (not ours).
+    unsafe {
+        libc::write(2, line.as_ptr().cast(), line.len());
+        libc::_exit(stage2::EXIT_FAILURE)
     }
 }
 
