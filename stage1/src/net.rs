@@ -120,15 +120,20 @@ pub fn local_config(args: &RunArgs) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_LOCAL_CONFIG))
 }
 
+/// The stage1 image's own plugin dir, as a host path into the pod's stage1 rootfs.
+fn stage1_plugin_dir(pod_dir: &Path) -> PathBuf {
+    pod_dir
+        .join("stage1/rootfs")
+        .join(HOST_PLUGIN_DIR.trim_start_matches('/'))
+}
+
 /// The plugin search path: `<local-config>/net.d`, the host's rkt plugins, then the stage1
 /// image's own (a host path into the pod's stage1 rootfs).
 pub fn plugin_dirs(local_config: &Path, pod_dir: &Path) -> Vec<PathBuf> {
     vec![
         local_config.join("net.d"),
         PathBuf::from(HOST_PLUGIN_DIR),
-        pod_dir
-            .join("stage1/rootfs")
-            .join(HOST_PLUGIN_DIR.trim_start_matches('/')),
+        stage1_plugin_dir(pod_dir),
     ]
 }
 
@@ -139,6 +144,9 @@ fn runner(uuid: &str, local_config: &Path, pod_dir: &Path, debug: bool) -> Runne
         plugin_dirs: plugin_dirs(local_config, pod_dir),
         timeout: DEFAULT_TIMEOUT,
         debug,
+        // The image's `rkt-net-plugin` is built from this very code: where the search lands
+        // there (no override in net.d or the host dir), call it instead of exec'ing it.
+        builtin_dir: Some(stage1_plugin_dir(pod_dir)),
     }
 }
 

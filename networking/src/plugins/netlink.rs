@@ -122,11 +122,16 @@ impl Netlink {
 
     /// The MAC of a link as `aa:bb:...`, empty if it has none.
     pub async fn mac(&self, name: &str) -> Result<String, Error> {
+        Ok(self.link_info(name).await?.1)
+    }
+
+    /// A link's index and MAC (`aa:bb:...`, empty if it has none), in one request.
+    pub async fn link_info(&self, name: &str) -> Result<(u32, String), Error> {
         let link = self
             .link(name)
             .await?
             .ok_or_else(|| Error::NoLink(name.into()))?;
-        Ok(link
+        let mac = link
             .attributes
             .iter()
             .find_map(|a| match a {
@@ -138,12 +143,14 @@ impl Netlink {
                 ),
                 _ => None,
             })
-            .unwrap_or_default())
+            .unwrap_or_default();
+        Ok((link.header.index, mac))
     }
 
     /// Creates the veth pair `host` (here) and `peer`, the peer made directly inside the netns
-    /// at `netns`: one request, where creating both here and then moving the peer costs two
-    /// more and the kernel's slow namespace move (it waits for the network's RCU users).
+    /// at `netns`, both ends up: one request, where creating both here, moving the peer and
+    /// setting each end up costs four more (and the kernel's slow namespace move: it waits for
+    /// the network's RCU users). The kernel applies each end's flags as it registers it.
     pub async fn add_veth_into(
         &self,
         host: &str,
@@ -155,11 +162,14 @@ impl Netlink {
             path: netns.to_path_buf(),
             source,
         })?;
-        let mut peer_msg = LinkUnspec::new_with_name(peer).setns_by_fd(ns.as_raw_fd());
+        let mut peer_msg = LinkUnspec::new_with_name(peer)
+            .setns_by_fd(ns.as_raw_fd())
+            .up();
         if let Some(m) = mtu {
             peer_msg = peer_msg.mtu(m);
         }
         let mut b = LinkVeth::new(host, peer)
+            .up()
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())));
         if let Some(m) = mtu {
             b = b.mtu(m);
@@ -223,8 +233,20 @@ impl Netlink {
         addr: Ipv4Net,
         no_prefix_route: bool,
     ) -> Result<(), Error> {
-        use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
         let idx = self.index(name).await?;
+        self.add_addr_at(idx, name, addr, no_prefix_route).await
+    }
+
+    /// Adds `addr` to link index `idx` (`name` is for messages); an address already present is
+    /// fine. `no_prefix_route`: without the kernel's route to its subnet (the caller routes it).
+    pub async fn add_addr_at(
+        &self,
+        idx: u32,
+        name: &str,
+        addr: Ipv4Net,
+        no_prefix_route: bool,
+    ) -> Result<(), Error> {
+        use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
         let mut request = self
             .handle
             .address()
@@ -248,6 +270,17 @@ impl Netlink {
         dev: &str,
     ) -> Result<(), Error> {
         let idx = self.index(dev).await?;
+        self.add_route_at(dst, gw, idx, dev).await
+    }
+
+    /// [`Netlink::add_route`] out of link index `idx` (`dev` is for messages).
+    pub async fn add_route_at(
+        &self,
+        dst: Ipv4Net,
+        gw: Option<Ipv4Addr>,
+        idx: u32,
+        dev: &str,
+    ) -> Result<(), Error> {
         let mut b = RouteMessageBuilder::<Ipv4Addr>::new()
             .destination_prefix(dst.network(), dst.prefix)
             .output_interface(idx);
