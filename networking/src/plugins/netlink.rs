@@ -2,7 +2,8 @@
 //!
 //! A netlink socket stays in the network namespace it was created in, so `Netlink::in_netns`
 //! switches this thread into the target netns only for the socket's creation and back. The
-//! plugin runs a current-thread tokio runtime and never forks.
+//! plugin runs a current-thread tokio runtime (in stage1: on a helper thread, joined after the
+//! call) and forks only to exec a delegated IPAM plugin.
 
 use std::fs::File;
 use std::net::Ipv4Addr;
@@ -147,10 +148,11 @@ impl Netlink {
         Ok((link.header.index, mac))
     }
 
-    /// Creates the veth pair `host` (here) and `peer`, the peer made directly inside the netns
-    /// at `netns`, both ends up: one request, where creating both here, moving the peer and
-    /// setting each end up costs four more (and the kernel's slow namespace move: it waits for
-    /// the network's RCU users). The kernel applies each end's flags as it registers it.
+    /// Creates the veth pair `host` (here, up) and `peer` (down), the peer made directly inside
+    /// the netns at `netns`: one request, where creating both here, moving the peer and setting
+    /// the host end up costs three more (and the kernel's slow namespace move: it waits for the
+    /// network's RCU users). The peer cannot be made up in the same request: the kernel opens
+    /// it before the two ends are linked, and a veth without its peer refuses (ENOTCONN).
     pub async fn add_veth_into(
         &self,
         host: &str,
@@ -162,9 +164,7 @@ impl Netlink {
             path: netns.to_path_buf(),
             source,
         })?;
-        let mut peer_msg = LinkUnspec::new_with_name(peer)
-            .setns_by_fd(ns.as_raw_fd())
-            .up();
+        let mut peer_msg = LinkUnspec::new_with_name(peer).setns_by_fd(ns.as_raw_fd());
         if let Some(m) = mtu {
             peer_msg = peer_msg.mtu(m);
         }
@@ -182,6 +182,11 @@ impl Netlink {
 
     pub async fn set_up(&self, name: &str, mtu: Option<u32>) -> Result<(), Error> {
         let idx = self.index(name).await?;
+        self.set_up_at(idx, name, mtu).await
+    }
+
+    /// [`Netlink::set_up`] by link index (`name` is for messages).
+    pub async fn set_up_at(&self, idx: u32, name: &str, mtu: Option<u32>) -> Result<(), Error> {
         let mut b = LinkUnspec::new_with_index(idx).up();
         if let Some(m) = mtu {
             b = b.mtu(m);

@@ -206,6 +206,7 @@ pub async fn make_pair(
     }
     let (host_index, host_mac) = host.link_info(&host_name).await?;
     let (cont_index, cont_mac) = cont.link_info(&env.ifname).await?;
+    cont.set_up_at(cont_index, &env.ifname, None).await?;
     Ok(Pair {
         host_name,
         host_index,
