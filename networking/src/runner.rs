@@ -101,6 +101,10 @@ pub struct Runner {
     pub timeout: Duration,
     /// Pass plugin stderr through (else it is kept for error messages).
     pub debug: bool,
+    /// The plugin dir of the stage1 image this code comes from (its `rkt-net-plugin` links).
+    /// A plugin resolved there whose type is one of ours runs in-process, as a call into the
+    /// same code (see [`inproc`]); every other plugin is exec'd.
+    pub builtin_dir: Option<PathBuf>,
 }
 
 /// The default limit for one plugin exec.
@@ -152,6 +156,33 @@ impl Runner {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect()
+    }
+
+    /// Runs `plugin` once, in-process when it is one of our built-ins, else exec'd; its
+    /// stdout (the result JSON) when it succeeds.
+    fn invoke(
+        &self,
+        net: &ActiveNet,
+        plugin: &Path,
+        cmd: CniCommand,
+        stdin: &Value,
+    ) -> Result<Vec<u8>> {
+        match self.builtin(plugin) {
+            Some(ty) => inproc::call(self, net, plugin, ty, cmd, stdin),
+            None => self.exec(net, plugin, cmd, stdin),
+        }
+    }
+
+    /// The plugin type when `plugin` is one of ours from [`Runner::builtin_dir`].
+    fn builtin<'a>(&self, plugin: &'a Path) -> Option<&'a str> {
+        let dir = self.builtin_dir.as_deref()?;
+        if plugin.parent() != Some(dir) {
+            return None;
+        }
+        let ty = plugin.file_name()?.to_str()?;
+        crate::plugins::dispatch::PLUGINS
+            .contains(&ty)
+            .then_some(ty)
     }
 
     /// Execs `plugin` once; its stdout when it succeeds.
@@ -231,7 +262,7 @@ impl Runner {
                 self.debug,
                 &format!("{} ADD {}", net.conf.name, path.display()),
             );
-            let out = self.exec(
+            let out = self.invoke(
                 net,
                 &path,
                 CniCommand::Add,
@@ -274,7 +305,7 @@ impl Runner {
                     self.debug,
                     &format!("{} DEL {}", net.conf.name, path.display()),
                 );
-                self.exec(net, &path, CniCommand::Del, &net.conf.plugin_stdin(i, prev))
+                self.invoke(net, &path, CniCommand::Del, &net.conf.plugin_stdin(i, prev))
             });
             if let Err(e) = r {
                 first_err.get_or_insert(e);
@@ -338,5 +369,6 @@ fn failure_message(stdout: &[u8], stderr: &[u8], status: std::process::ExitStatu
     format!("exited with {status}")
 }
 
+mod inproc;
 #[cfg(test)]
 mod tests;

@@ -120,6 +120,12 @@ pub fn local_config(args: &RunArgs) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_LOCAL_CONFIG))
 }
 
+/// The stage1 image's own plugin dir, as a host path (`stage1_rootfs`: see
+/// [`stage1_host_rootfs`]).
+fn stage1_plugin_dir(stage1_rootfs: &Path) -> PathBuf {
+    stage1_rootfs.join(HOST_PLUGIN_DIR.trim_start_matches('/'))
+}
+
 /// The plugin search path: `<local-config>/net.d`, the host's rkt plugins, then the stage1
 /// image's own (`stage1_rootfs` is the host path of the stage1 rootfs: see
 /// [`stage1_host_rootfs`]).
@@ -127,7 +133,7 @@ pub fn plugin_dirs(local_config: &Path, stage1_rootfs: &Path) -> Vec<PathBuf> {
     vec![
         local_config.join("net.d"),
         PathBuf::from(HOST_PLUGIN_DIR),
-        stage1_rootfs.join(HOST_PLUGIN_DIR.trim_start_matches('/')),
+        stage1_plugin_dir(stage1_rootfs),
     ]
 }
 
@@ -144,12 +150,16 @@ pub fn stage1_host_rootfs(pod_dir: &Path) -> PathBuf {
 }
 
 fn runner(uuid: &str, local_config: &Path, pod_dir: &Path, debug: bool) -> Runner {
+    let stage1_rootfs = stage1_host_rootfs(pod_dir);
     Runner {
         container_id: uuid.to_string(),
         netns: netns::netns_path(uuid),
-        plugin_dirs: plugin_dirs(local_config, &stage1_host_rootfs(pod_dir)),
+        plugin_dirs: plugin_dirs(local_config, &stage1_rootfs),
         timeout: DEFAULT_TIMEOUT,
         debug,
+        // The image's `rkt-net-plugin` is built from this very code: where the search lands
+        // there (no override in net.d or the host dir), call it instead of exec'ing it.
+        builtin_dir: Some(stage1_plugin_dir(&stage1_rootfs)),
     }
 }
 

@@ -73,22 +73,20 @@ async fn configure(
     let host = Netlink::current()?;
     let cont = Netlink::in_netns(netns)?;
     let br_idx = host.ensure_bridge(br, bc.mtu).await?;
-    let host_name = veth::make_pair(&host, &cont, env, netns, bc.mtu).await?;
-    host.set_master(&host_name, br_idx, bc.hairpin_mode).await?;
-    let (ip, gw) = (lease.ip, lease.gateway);
-
-    cont.add_addr(&env.ifname, ip).await?;
-    veth::add_ipam_routes(&cont, &env.ifname, &lease.result, gw).await?;
-    if bc.is_default_gateway {
-        cont.add_route(
-            Ipv4Net {
-                addr: [0, 0, 0, 0].into(),
-                prefix: 0,
-            },
-            Some(gw),
-            &env.ifname,
-        )
+    let pair = veth::make_pair(&host, &cont, env, netns, bc.mtu).await?;
+    host.set_master(&pair.host_name, br_idx, bc.hairpin_mode)
         .await?;
+    let (ip, gw) = (lease.ip, lease.gateway);
+    let (ifname, cidx) = (env.ifname.as_str(), pair.cont_index);
+
+    cont.add_addr_at(cidx, ifname, ip, false).await?;
+    veth::add_ipam_routes(&cont, cidx, ifname, &lease.result, gw).await?;
+    if bc.is_default_gateway {
+        let default = Ipv4Net {
+            addr: [0, 0, 0, 0].into(),
+            prefix: 0,
+        };
+        cont.add_route_at(default, Some(gw), cidx, ifname).await?;
     }
     if bc.is_gateway || bc.is_default_gateway {
         host.add_addr(
@@ -110,7 +108,7 @@ async fn configure(
         mac: host.mac(br).await?,
         sandbox: String::new(),
     }];
-    interfaces.extend(veth::interfaces(&host, &cont, &host_name, env, netns).await?);
+    interfaces.extend(veth::interfaces(&pair, env, netns));
     Ok(lease.add_result(conf, interfaces, 2))
 }
 

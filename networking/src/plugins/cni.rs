@@ -100,6 +100,10 @@ pub struct Env {
     pub ifname: String,
     pub args: Vec<(String, String)>,
     pub path: Vec<PathBuf>,
+    /// Set when this code runs inside the runtime's process instead of as an exec'd plugin:
+    /// the CNI_PATH dir whose plugins are this very code (so a delegation to one of them is a
+    /// call, not an exec).
+    pub builtin_dir: Option<PathBuf>,
 }
 
 fn var(name: &'static str) -> Option<String> {
@@ -139,7 +143,17 @@ impl Env {
             ifname,
             args,
             path,
+            builtin_dir: None,
         })
+    }
+
+    /// `CNI_ARGS` as the runtime passed it (`K=V;K=V`).
+    pub fn args_string(&self) -> String {
+        self.args
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(";")
     }
 }
 
@@ -370,8 +384,22 @@ pub fn delegate(
         plugin: exe.clone(),
         source,
     };
-    let mut child = Process::new(&exe)
+    let mut child = Process::new(&exe);
+    // Explicit, not inherited: in-process plugins (see `Env::builtin_dir`) have no CNI_* vars.
+    child
         .env("CNI_COMMAND", command)
+        .env("CNI_CONTAINERID", &env.container_id)
+        .env("CNI_IFNAME", &env.ifname)
+        .env("CNI_ARGS", env.args_string())
+        .env(
+            "CNI_PATH",
+            std::env::join_paths(&env.path).unwrap_or_default(),
+        );
+    match &env.netns {
+        Some(ns) => child.env("CNI_NETNS", ns),
+        None => child.env_remove("CNI_NETNS"),
+    };
+    let mut child = child
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

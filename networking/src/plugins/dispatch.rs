@@ -89,7 +89,10 @@ pub fn main(name: &str) -> i32 {
     code
 }
 
-fn run(name: &str, env: &Env, raw: &[u8]) -> Result<Option<serde_json::Value>, PluginError> {
+/// One invocation of plugin `name` with `env` and the conf `raw`: its result JSON (ADD,
+/// VERSION) or nothing. The exec'd binary and stage1's in-process path both come here, so
+/// both behave alike.
+pub fn run(name: &str, env: &Env, raw: &[u8]) -> Result<Option<serde_json::Value>, PluginError> {
     if !PLUGINS.contains(&name) {
         return Err(PluginError::Unknown(name.into()));
     }

@@ -2,7 +2,8 @@
 //!
 //! A netlink socket stays in the network namespace it was created in, so `Netlink::in_netns`
 //! switches this thread into the target netns only for the socket's creation and back. The
-//! plugin runs a current-thread tokio runtime and never forks.
+//! plugin runs a current-thread tokio runtime (in stage1: on a helper thread, joined after the
+//! call) and forks only to exec a delegated IPAM plugin.
 
 use std::fs::File;
 use std::net::Ipv4Addr;
@@ -122,11 +123,16 @@ impl Netlink {
 
     /// The MAC of a link as `aa:bb:...`, empty if it has none.
     pub async fn mac(&self, name: &str) -> Result<String, Error> {
+        Ok(self.link_info(name).await?.1)
+    }
+
+    /// A link's index and MAC (`aa:bb:...`, empty if it has none), in one request.
+    pub async fn link_info(&self, name: &str) -> Result<(u32, String), Error> {
         let link = self
             .link(name)
             .await?
             .ok_or_else(|| Error::NoLink(name.into()))?;
-        Ok(link
+        let mac = link
             .attributes
             .iter()
             .find_map(|a| match a {
@@ -138,12 +144,15 @@ impl Netlink {
                 ),
                 _ => None,
             })
-            .unwrap_or_default())
+            .unwrap_or_default();
+        Ok((link.header.index, mac))
     }
 
-    /// Creates the veth pair `host` (here) and `peer`, the peer made directly inside the netns
-    /// at `netns`: one request, where creating both here and then moving the peer costs two
-    /// more and the kernel's slow namespace move (it waits for the network's RCU users).
+    /// Creates the veth pair `host` (here, up) and `peer` (down), the peer made directly inside
+    /// the netns at `netns`: one request, where creating both here, moving the peer and setting
+    /// the host end up costs three more (and the kernel's slow namespace move: it waits for the
+    /// network's RCU users). The peer cannot be made up in the same request: the kernel opens
+    /// it before the two ends are linked, and a veth without its peer refuses (ENOTCONN).
     pub async fn add_veth_into(
         &self,
         host: &str,
@@ -160,6 +169,7 @@ impl Netlink {
             peer_msg = peer_msg.mtu(m);
         }
         let mut b = LinkVeth::new(host, peer)
+            .up()
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())));
         if let Some(m) = mtu {
             b = b.mtu(m);
@@ -172,6 +182,11 @@ impl Netlink {
 
     pub async fn set_up(&self, name: &str, mtu: Option<u32>) -> Result<(), Error> {
         let idx = self.index(name).await?;
+        self.set_up_at(idx, name, mtu).await
+    }
+
+    /// [`Netlink::set_up`] by link index (`name` is for messages).
+    pub async fn set_up_at(&self, idx: u32, name: &str, mtu: Option<u32>) -> Result<(), Error> {
         let mut b = LinkUnspec::new_with_index(idx).up();
         if let Some(m) = mtu {
             b = b.mtu(m);
@@ -223,8 +238,20 @@ impl Netlink {
         addr: Ipv4Net,
         no_prefix_route: bool,
     ) -> Result<(), Error> {
-        use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
         let idx = self.index(name).await?;
+        self.add_addr_at(idx, name, addr, no_prefix_route).await
+    }
+
+    /// Adds `addr` to link index `idx` (`name` is for messages); an address already present is
+    /// fine. `no_prefix_route`: without the kernel's route to its subnet (the caller routes it).
+    pub async fn add_addr_at(
+        &self,
+        idx: u32,
+        name: &str,
+        addr: Ipv4Net,
+        no_prefix_route: bool,
+    ) -> Result<(), Error> {
+        use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
         let mut request = self
             .handle
             .address()
@@ -248,6 +275,17 @@ impl Netlink {
         dev: &str,
     ) -> Result<(), Error> {
         let idx = self.index(dev).await?;
+        self.add_route_at(dst, gw, idx, dev).await
+    }
+
+    /// [`Netlink::add_route`] out of link index `idx` (`dev` is for messages).
+    pub async fn add_route_at(
+        &self,
+        dst: Ipv4Net,
+        gw: Option<Ipv4Addr>,
+        idx: u32,
+        dev: &str,
+    ) -> Result<(), Error> {
         let mut b = RouteMessageBuilder::<Ipv4Addr>::new()
             .destination_prefix(dst.network(), dst.prefix)
             .output_interface(idx);

@@ -48,38 +48,34 @@ async fn configure(
 ) -> Result<CniResult, PluginError> {
     let host = Netlink::current()?;
     let cont = Netlink::in_netns(netns)?;
-    let host_name = veth::make_pair(&host, &cont, env, netns, pc.mtu).await?;
+    let pair = veth::make_pair(&host, &cont, env, netns, pc.mtu).await?;
     let (ip, gw) = (lease.ip, lease.gateway);
     let gw32 = Ipv4Net {
         addr: gw,
         prefix: 32,
     };
     let subnet = lease.subnet();
+    let (ifname, cidx) = (env.ifname.as_str(), pair.cont_index);
 
-    cont.add_addr_no_prefix_route(&env.ifname, ip).await?;
-    cont.add_route(gw32, None, &env.ifname).await?;
+    cont.add_addr_at(cidx, ifname, ip, true).await?;
+    cont.add_route_at(gw32, None, cidx, ifname).await?;
     if ip.prefix < 32 {
-        cont.add_route(subnet, Some(gw), &env.ifname).await?;
+        cont.add_route_at(subnet, Some(gw), cidx, ifname).await?;
     }
-    veth::add_ipam_routes(&cont, &env.ifname, &lease.result, gw).await?;
+    veth::add_ipam_routes(&cont, cidx, ifname, &lease.result, gw).await?;
 
-    host.add_addr(&host_name, gw32).await?;
-    host.add_route(
-        Ipv4Net {
-            addr: ip.addr,
-            prefix: 32,
-        },
-        None,
-        &host_name,
-    )
-    .await?;
+    let (hidx, hname) = (pair.host_index, pair.host_name.as_str());
+    host.add_addr_at(hidx, hname, gw32, false).await?;
+    let host_route = Ipv4Net {
+        addr: ip.addr,
+        prefix: 32,
+    };
+    host.add_route_at(host_route, None, hidx, hname).await?;
     veth::enable_forwarding()?;
     if pc.ip_masq {
         veth::masquerade(env, conf, lease)?;
     }
-
-    let interfaces = veth::interfaces(&host, &cont, &host_name, env, netns).await?;
-    Ok(lease.add_result(conf, interfaces, 1))
+    Ok(lease.add_result(conf, veth::interfaces(&pair, env, netns), 1))
 }
 
 pub async fn del(env: &Env, conf: &NetConf, raw: &[u8]) -> Result<(), PluginError> {

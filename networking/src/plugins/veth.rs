@@ -141,9 +141,10 @@ pub fn ipam_del(env: &Env, conf: &NetConf, raw: &[u8]) -> Result<(), PluginError
     Ok(())
 }
 
-/// Whether the IPAM plugin `kind` that CNI_PATH names is this very binary (our `host-local`
+/// Whether the IPAM plugin `kind` that CNI_PATH names is this very code (our `host-local`
 /// link): then it runs here, as a call, instead of a fork and exec of ourselves (a few ms of
 /// every pod start). Any other plugin of that name (the reference one) is still executed.
+/// "This code" is the running executable, or (in-process in stage1) `Env::builtin_dir`.
 fn ipam_in_process(env: &Env, kind: &str) -> bool {
     use std::os::unix::fs::MetadataExt;
     if kind != "host-local" {
@@ -152,6 +153,9 @@ fn ipam_in_process(env: &Env, kind: &str) -> bool {
     let Ok(found) = cni::find_plugin(env, kind) else {
         return false;
     };
+    if let Some(dir) = &env.builtin_dir {
+        return found.parent() == Some(dir.as_path());
+    }
     match (
         std::fs::metadata(found),
         std::fs::metadata("/proc/self/exe"),
@@ -168,15 +172,60 @@ pub fn ipam_del_quietly(env: &Env, conf: &NetConf, raw: &[u8]) {
     }
 }
 
-/// Creates the pair, moves the peer into the netns as `ifname` and brings both ends up.
-/// Returns the host end's name.
+/// Both ends of a made pair: names, link indexes and MACs (looked up once, then every
+/// address and route is added by index).
+pub struct Pair {
+    pub host_name: String,
+    pub host_index: u32,
+    pub host_mac: String,
+    pub cont_index: u32,
+    pub cont_mac: String,
+}
+
+/// Creates the pair with the peer made inside the netns as `ifname`, both ends up.
 pub async fn make_pair(
     host: &Netlink,
     cont: &Netlink,
     env: &Env,
     netns: &Path,
     mtu: Option<u32>,
-) -> Result<String, PluginError> {
+) -> Result<Pair, PluginError> {
+    let host_name = host_veth_name(&env.container_id, &env.ifname);
+    // The common case first: nothing in the way. Only when a name is taken (EEXIST) look at
+    // what is there: saves three lookups on every start.
+    match host
+        .add_veth_into(&host_name, &env.ifname, netns, mtu)
+        .await
+    {
+        Err(e) if e.errno() == Some(libc::EEXIST) => {
+            clear_leftovers(host, cont, env, netns, &host_name).await?;
+            host.add_veth_into(&host_name, &env.ifname, netns, mtu)
+                .await?;
+        }
+        r => r?,
+    }
+    let (host_index, host_mac) = host.link_info(&host_name).await?;
+    let (cont_index, cont_mac) = cont.link_info(&env.ifname).await?;
+    cont.set_up_at(cont_index, &env.ifname, None).await?;
+    Ok(Pair {
+        host_name,
+        host_index,
+        host_mac,
+        cont_index,
+        cont_mac,
+    })
+}
+
+/// After a create refused with EEXIST: an `ifname` already in the netns is the caller's
+/// error; the host end (or the temporary peer name older versions used) left by an earlier
+/// failed ADD with the same ids goes.
+async fn clear_leftovers(
+    host: &Netlink,
+    cont: &Netlink,
+    env: &Env,
+    netns: &Path,
+    host_name: &str,
+) -> Result<(), PluginError> {
     if cont.link(&env.ifname).await?.is_some() {
         return Err(cni::Error::Config(format!(
             "interface {} already exists in {}",
@@ -185,44 +234,33 @@ pub async fn make_pair(
         ))
         .into());
     }
-    let host_name = host_veth_name(&env.container_id, &env.ifname);
-    let peer = temp_peer_name(&env.container_id, &env.ifname);
-    // Leftovers of an earlier failed ADD with the same ids (`peer`: the temporary name older
-    // versions gave the container end before moving it).
-    host.del_link(&host_name).await?;
-    host.del_link(&peer).await?;
-    host.add_veth_into(&host_name, &env.ifname, netns, mtu)
+    host.del_link(host_name).await?;
+    host.del_link(&temp_peer_name(&env.container_id, &env.ifname))
         .await?;
-    cont.set_up(&env.ifname, None).await?;
-    host.set_up(&host_name, None).await?;
-    Ok(host_name)
+    Ok(())
 }
 
 /// The CNI interface entries for the host end and the container end.
-pub async fn interfaces(
-    host: &Netlink,
-    cont: &Netlink,
-    host_name: &str,
-    env: &Env,
-    netns: &Path,
-) -> Result<Vec<Interface>, PluginError> {
-    Ok(vec![
+pub fn interfaces(pair: &Pair, env: &Env, netns: &Path) -> Vec<Interface> {
+    vec![
         Interface {
-            name: host_name.into(),
-            mac: host.mac(host_name).await?,
+            name: pair.host_name.clone(),
+            mac: pair.host_mac.clone(),
             sandbox: String::new(),
         },
         Interface {
             name: env.ifname.clone(),
-            mac: cont.mac(&env.ifname).await?,
+            mac: pair.cont_mac.clone(),
             sandbox: netns.to_string_lossy().into_owned(),
         },
-    ])
+    ]
 }
 
-/// The IPAM result's routes inside the container, through `gateway` unless they name one.
+/// The IPAM result's routes inside the container (link index `idx`, named `ifname`), through
+/// `gateway` unless they name one.
 pub async fn add_ipam_routes(
     cont: &Netlink,
+    idx: u32,
     ifname: &str,
     result: &CniResult,
     gateway: Ipv4Addr,
@@ -235,7 +273,7 @@ pub async fn add_ipam_routes(
             Some(IpAddr::V4(g)) => g,
             _ => gateway,
         };
-        cont.add_route(dst, Some(gw), ifname).await?;
+        cont.add_route_at(dst, Some(gw), idx, ifname).await?;
     }
     Ok(())
 }

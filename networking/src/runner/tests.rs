@@ -10,6 +10,7 @@ fn runner(dirs: Vec<PathBuf>) -> Runner {
         plugin_dirs: dirs,
         timeout: Duration::from_secs(5),
         debug: false,
+        builtin_dir: None,
     }
 }
 
@@ -163,4 +164,78 @@ fn garbage_output_is_a_bad_result() {
     );
     let err = r.add(&n).unwrap_err().to_string();
     assert!(err.contains("unusable result"), "{err}");
+}
+
+/// A conf for our host-local with its lease store under `data`.
+fn host_local_net(data: &Path, subnet: &str) -> ActiveNet {
+    net(
+        json!({"cniVersion": "1.0.0", "name": "inproc", "type": "host-local",
+               "ipam": {"type": "host-local", "subnet": subnet,
+                        "dataDir": data.display().to_string()}}),
+        "",
+    )
+}
+
+#[test]
+fn builtins_in_the_builtin_dir_run_in_process() {
+    let d = tempfile::tempdir().unwrap();
+    let builtin = d.path().join("stage1-plugins");
+    std::fs::create_dir(&builtin).unwrap();
+    // Exec'd, this stand-in would fail: a result proves the call never left the process.
+    script(&builtin, "host-local", "echo exec-was-used >&2; exit 1");
+    let mut r = runner(vec![builtin.clone()]);
+    r.builtin_dir = Some(builtin.clone());
+    let data = d.path().join("leases");
+    let n = host_local_net(&data, "10.77.0.0/24");
+    let a = r.add(&n).unwrap();
+    assert_eq!(a.plugin_path, builtin.join("host-local"));
+    let ip = a.result.primary_ip().unwrap().address.to_string();
+    assert_eq!(ip, "10.77.0.2");
+    assert_eq!(a.raw_result["ips"][0]["address"], "10.77.0.2/24");
+    let lease = data.join("inproc").join(&ip);
+    assert_eq!(std::fs::read_to_string(&lease).unwrap().trim(), "u-1");
+    r.del(&n, Some(&a.raw_result)).unwrap();
+    assert!(!lease.exists(), "DEL in-process frees the lease");
+}
+
+#[test]
+fn builtin_errors_read_like_the_exec_path() {
+    let d = tempfile::tempdir().unwrap();
+    script(d.path(), "host-local", "exit 1");
+    let mut r = runner(vec![d.path().into()]);
+    r.builtin_dir = Some(d.path().into());
+    let n = host_local_net(&d.path().join("leases"), "not-a-subnet");
+    let e = r.add(&n).unwrap_err().to_string();
+    assert!(
+        e.contains("CNI plugin") && e.contains("(ADD) failed"),
+        "{e}"
+    );
+    assert!(e.contains("(CNI error "), "{e}");
+}
+
+#[test]
+fn overrides_and_other_types_are_still_executed() {
+    let d = tempfile::tempdir().unwrap();
+    let (user, builtin) = (d.path().join("net.d"), d.path().join("builtin"));
+    for dir in [&user, &builtin] {
+        std::fs::create_dir(dir).unwrap();
+    }
+    let answer = "echo '{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.9.0.9/24\"}]}'";
+    // A user's host-local earlier on the path wins over the built-in one...
+    script(&user, "host-local", answer);
+    script(&builtin, "host-local", "exit 1");
+    // ...and a type we do not implement is exec'd even from the built-in dir.
+    script(&builtin, "fake", answer);
+    let mut r = runner(vec![user.clone(), builtin.clone()]);
+    r.builtin_dir = Some(builtin.clone());
+    let data = d.path().join("leases");
+    let a = r.add(&host_local_net(&data, "10.77.0.0/24")).unwrap();
+    assert_eq!(a.plugin_path, user.join("host-local"));
+    assert_eq!(a.raw_result["ips"][0]["address"], "10.9.0.9/24");
+    assert!(!data.exists(), "the built-in host-local did not run");
+    let f = net(
+        json!({"cniVersion": "1.0.0", "name": "f", "type": "fake"}),
+        "",
+    );
+    assert_eq!(r.add(&f).unwrap().plugin_path, builtin.join("fake"));
 }

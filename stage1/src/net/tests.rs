@@ -105,6 +105,14 @@ fn plugin_search_path() {
             PathBuf::from("/d/pods/run/u/stage1/rootfs/usr/lib/rkt/plugins/net"),
         ]
     );
+    // Only the stage1 image's own dir holds plugins that may run in-process.
+    let r = runner(
+        "u",
+        Path::new("/etc/rkt"),
+        Path::new("/d/pods/run/u"),
+        false,
+    );
+    assert_eq!(r.builtin_dir.as_ref(), dirs.last());
 }
 
 #[test]
