@@ -8,20 +8,7 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use stage0::store::{Origin, Store};
-use store_support::simple;
-
-fn info_path(store: &Store, key: &str) -> std::path::PathBuf {
-    store.cas_dir().join("info").join(format!("{key}.json"))
-}
-
-fn manifest_path(store: &Store, key: &str) -> std::path::PathBuf {
-    let hex = &key["sha512-".len()..];
-    store
-        .cas_dir()
-        .join("imageManifest/sha512")
-        .join(&hex[..2])
-        .join(key)
-}
+use store_support::{info_path, manifest_path, simple};
 
 #[test]
 fn info_and_manifest_are_read_once_per_store() {

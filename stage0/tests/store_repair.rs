@@ -6,11 +6,7 @@ mod store_support;
 use std::fs;
 
 use stage0::store::{Origin, Store};
-use store_support::simple;
-
-fn info_path(store: &Store, key: &str) -> std::path::PathBuf {
-    store.cas_dir().join("info").join(format!("{key}.json"))
-}
+use store_support::{info_path, manifest_path, simple};
 
 #[test]
 fn stray_temp_files_are_removed_on_open() {
@@ -29,7 +25,7 @@ fn a_blob_without_info_gets_its_info_back() {
     let (bytes, id) = simple("example.com/lost-info", Some("3"), "x");
     let info = store.import(&bytes[..], Origin::default()).unwrap();
     fs::remove_file(info_path(&store, &info.key)).unwrap();
-    fs::remove_file(sharded_manifest(&store, &info.key)).unwrap();
+    fs::remove_file(manifest_path(&store, &info.key)).unwrap();
 
     let store = Store::open(dir.path()).unwrap();
     let back = store.info(&info.key).unwrap().expect("info rebuilt");
@@ -41,15 +37,6 @@ fn a_blob_without_info_gets_its_info_back() {
         store.manifest(&info.key).unwrap().name.as_str(),
         "example.com/lost-info"
     );
-}
-
-fn sharded_manifest(store: &Store, key: &str) -> std::path::PathBuf {
-    let hex = &key["sha512-".len()..];
-    store
-        .cas_dir()
-        .join("imageManifest/sha512")
-        .join(&hex[..2])
-        .join(key)
 }
 
 #[test]
