@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-$PWD/target}
-rkt=${RKT:-$target/release/rkt}
+rkt=${RKT:-$target/x86_64-unknown-linux-gnu/release/rkt}
 static=${STATIC_DIR:-$target/x86_64-unknown-linux-gnu/release}
 out=target/bench
 RUNS=${BENCH_RUNS:-10}

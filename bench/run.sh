@@ -26,7 +26,7 @@ only=${BENCH_ONLY:-all}
 target=${CARGO_TARGET_DIR:-$PWD/target}
 cargo build --release -p rkt
 cargo build --release -p aci --example extract
-rkt=${RKT:-$target/release/rkt}
+rkt=${RKT:-$target/x86_64-unknown-linux-gnu/release/rkt}
 scratch=$(mktemp -d /var/tmp/rkt-bench.XXXXXX)
 chmod 755 "$scratch"
 trap 'rm -rf "$scratch"' EXIT
@@ -98,7 +98,7 @@ echo "== extract: aci safe extractor against tar -xzf"
 hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$out/extract.json" \
 	--prepare "rm -rf $scratch/x; mkdir -p $scratch/x" \
 	-n "tar -xzf" "tar -xzf $image -C $scratch/x" \
-	-n "aci extract" "target/release/examples/extract $image $scratch/x/rootfs" >/dev/null
+	-n "aci extract" "$target/release/examples/extract $image $scratch/x/rootfs" >/dev/null
 ratio "$out/extract.json"
 
 bench/run-pod.sh

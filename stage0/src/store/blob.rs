@@ -139,27 +139,54 @@ impl Store {
             path: path.clone(),
             source: e,
         })?;
-        fsutil::write_atomic(&path, &bytes, FILE_MODE).map_err(StoreError::io("writing", &path))
+        fsutil::write_atomic(&path, &bytes, FILE_MODE).map_err(StoreError::io("writing", &path))?;
+        self.cache.put_info(info);
+        Ok(())
     }
 
-    /// The info of a stored image by exact key, or None.
+    /// The info of a stored image by exact key, or None. Read once per process (see
+    /// [`super::cache`]); under the image's lock use [`Store::info_fresh`].
     pub fn info(&self, key: &str) -> Result<Option<ImageInfo>, StoreError> {
-        let path = self.info_path(key);
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|source| StoreError::BadInfo { path, source }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::Io {
-                action: "reading",
-                path,
-                source: e,
-            }),
+        match self.cache.info(key) {
+            Some(info) => Ok(Some(info)),
+            None => self.info_fresh(key),
         }
     }
 
-    /// Every stored image.
+    /// The info as it is on disk now (and remembered for [`Store::info`]).
+    pub fn info_fresh(&self, key: &str) -> Result<Option<ImageInfo>, StoreError> {
+        let path = self.info_path(key);
+        let info: Option<ImageInfo> = match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| StoreError::BadInfo { path, source })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(StoreError::Io {
+                    action: "reading",
+                    path,
+                    source: e,
+                });
+            }
+        };
+        match &info {
+            Some(i) => self.cache.put_info(i),
+            None => self.cache.forget(key),
+        }
+        Ok(info)
+    }
+
+    /// Every stored image. The directory is read once per process (see [`super::cache`]).
     pub fn list(&self) -> Result<Vec<ImageInfo>, StoreError> {
+        let mut out = match self.cache.listing() {
+            Some(cached) => cached,
+            None => self.list_fresh()?,
+        };
+        out.sort_by(|a, b| a.import_time.cmp(&b.import_time).then(a.key.cmp(&b.key)));
+        Ok(out)
+    }
+
+    fn list_fresh(&self) -> Result<Vec<ImageInfo>, StoreError> {
         let dir = self.cas.join("info");
         let mut out = Vec::new();
         for entry in fs::read_dir(&dir).map_err(StoreError::io("reading", &dir))? {
@@ -169,13 +196,13 @@ impl Store {
             };
             // A corrupt info file hides its image instead of failing every command; the next
             // `Store::open` rebuilds it from the blob.
-            match self.info(key) {
+            match self.info_fresh(key) {
                 Ok(Some(info)) => out.push(info),
                 Ok(None) | Err(StoreError::BadInfo { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
-        out.sort_by(|a, b| a.import_time.cmp(&b.import_time).then(a.key.cmp(&b.key)));
+        self.cache.put_listing(&out);
         Ok(out)
     }
 
@@ -222,14 +249,26 @@ impl Store {
         File::open(&path).map_err(StoreError::io("opening", &path))
     }
 
-    /// The raw manifest of a stored image.
+    /// The raw manifest of a stored image (read once per process: it never changes).
     pub fn manifest_bytes(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        if let Some(bytes) = self.cache.manifest_bytes(key) {
+            return Ok(bytes);
+        }
         let path = self.manifest_path(key);
-        fs::read(&path).map_err(StoreError::io("reading", &path))
+        let bytes = fs::read(&path).map_err(StoreError::io("reading", &path))?;
+        self.cache.put_manifest_bytes(key, &bytes);
+        Ok(bytes)
     }
 
+    /// The parsed manifest of a stored image (read and parsed once per process).
     pub fn manifest(&self, key: &str) -> Result<ImageManifest, StoreError> {
-        Ok(ImageManifest::from_slice(&self.manifest_bytes(key)?)?)
+        if let Some(m) = self.cache.manifest(key) {
+            return Ok(m);
+        }
+        let bytes = self.manifest_bytes(key)?;
+        let m = ImageManifest::from_slice(&bytes)?;
+        self.cache.put_manifest(key, &bytes, &m);
+        Ok(m)
     }
 
     /// Re-read a stored blob and check that its decompressed content still hashes to its key.
@@ -265,7 +304,7 @@ impl Store {
             return Ok(());
         }
         let _lock = self.lock("image", key, LockMode::Exclusive)?;
-        if let Some(mut info) = self.info(key)? {
+        if let Some(mut info) = self.info_fresh(key)? {
             info.last_used = now_nanos();
             self.write_info(&info)?;
         }
@@ -276,6 +315,7 @@ impl Store {
     /// rkt). The info goes first so a crash never leaves info pointing at nothing.
     pub fn remove(&self, key: &str) -> Result<(), StoreError> {
         let _lock = self.lock("image", key, LockMode::Exclusive)?;
+        self.cache.forget(key);
         for path in [
             self.info_path(key),
             self.blob_path(key),
@@ -306,6 +346,7 @@ impl Store {
             };
             if !self.blob_path(&info.key).exists() {
                 let _ = fs::remove_file(self.info_path(&info.key));
+                self.cache.forget(&info.key);
             }
         }
         let base = self.cas.join("blob/sha512");
@@ -330,6 +371,7 @@ impl Store {
                     // Not an image under its own key: it cannot be trusted, drop it.
                     let _ = fs::remove_file(blob.path());
                     let _ = fs::remove_file(self.manifest_path(&key));
+                    self.cache.forget(&key);
                 }
             }
         }
@@ -426,7 +468,7 @@ impl StagedImage<'_> {
         let key = archive.image_id.key();
         let key = key.as_str();
         let _lock = store.lock("image", key, LockMode::Exclusive)?;
-        if let Some(mut existing) = store.info(key)? {
+        if let Some(mut existing) = store.info_fresh(key)? {
             if origin != Origin::default() {
                 existing.origin = origin;
                 store.write_info(&existing)?;

@@ -17,6 +17,7 @@
 //! key's lock; the first renames, the rest find the blob there and drop theirs.
 
 mod blob;
+mod cache;
 pub mod info;
 pub mod space;
 pub mod tree;
@@ -24,6 +25,7 @@ pub mod tree;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use blob::StagedImage;
 pub use info::{ImageInfo, Origin};
@@ -72,11 +74,12 @@ impl StoreError {
     }
 }
 
-/// The content-addressed image store.
+/// The content-addressed image store. Clones share one [`cache::ReadCache`].
 #[derive(Debug, Clone)]
 pub struct Store {
     cas: PathBuf,
     locks: PathBuf,
+    cache: Arc<cache::ReadCache>,
 }
 
 impl Store {
@@ -85,20 +88,33 @@ impl Store {
         let store = Store {
             cas: data_dir.join("cas"),
             locks: data_dir.join("locks"),
+            cache: Arc::default(),
         };
+        // The repair reads `cas/tmp` first; that it is missing is the only cue to create the
+        // layout (it is created last, so once it exists the rest does).
+        match store.repair() {
+            Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                store.create_layout()?;
+                store.repair()?;
+            }
+            other => other?,
+        }
+        Ok(store)
+    }
+
+    fn create_layout(&self) -> Result<(), StoreError> {
         for dir in [
-            store.cas.join("blob/sha512"),
-            store.cas.join("imageManifest/sha512"),
-            store.cas.join("info"),
-            store.cas.join("tree"),
-            store.cas.join("tmp"),
-            store.locks.join("image"),
-            store.locks.join("tree"),
+            self.cas.join("blob/sha512"),
+            self.cas.join("imageManifest/sha512"),
+            self.cas.join("info"),
+            self.cas.join("tree"),
+            self.locks.join("image"),
+            self.locks.join("tree"),
+            self.tmp_dir(),
         ] {
             fsutil::create_dir_all(&dir, DIR_MODE).map_err(StoreError::io("creating", &dir))?;
         }
-        store.repair()?;
-        Ok(store)
+        Ok(())
     }
 
     pub fn cas_dir(&self) -> &Path {

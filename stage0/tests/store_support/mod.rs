@@ -87,3 +87,18 @@ pub fn simple(name: &str, version: Option<&str>, content: &str) -> (Vec<u8>, Ima
         Compression::None,
     )
 }
+
+/// Where the store keeps an image's info file.
+pub fn info_path(store: &stage0::store::Store, key: &str) -> PathBuf {
+    store.cas_dir().join("info").join(format!("{key}.json"))
+}
+
+/// Where the store keeps an image's manifest copy (sharded by the key's first two digits).
+pub fn manifest_path(store: &stage0::store::Store, key: &str) -> PathBuf {
+    let hex = &key["sha512-".len()..];
+    store
+        .cas_dir()
+        .join("imageManifest/sha512")
+        .join(&hex[..2])
+        .join(key)
+}
