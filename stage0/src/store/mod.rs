@@ -90,8 +90,12 @@ impl Store {
             locks: data_dir.join("locks"),
             cache: Arc::default(),
         };
-        // The repair reads `cas/tmp` first; that it is missing is the only cue to create the
-        // layout (it is created last, so once it exists the rest does).
+        // The repair reads `cas/tmp`, `cas/info`, `cas/blob` and `cas/tree`: one of them missing
+        // is the cue to create the layout. `locks/` is ours alone (a store made by rkt has
+        // none) and nothing else reads it before a lock is needed, so it gets one stat.
+        if !store.locks.join("tree").is_dir() {
+            store.create_layout()?;
+        }
         match store.repair() {
             Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
                 store.create_layout()?;
