@@ -31,7 +31,8 @@ fn zero_grace_removes_unused_images_and_trees_but_keeps_what_pods_use() {
     assert!(!unused_tree.dir.exists());
     assert!(used_tree.dir.join("rendered").exists());
     assert!(stage1_tree.dir.join("rendered").exists());
-    let left: Vec<String> = store.list().unwrap().into_iter().map(|i| i.key).collect();
+    // A fresh handle: a store reads its listing once per process, and `rkt` changed it since.
+    let left: Vec<String> = rkt.store().list().unwrap().into_iter().map(|i| i.key).collect();
     let mut want = vec![used.key.clone(), stage1.key.clone()];
     want.sort();
     let mut left_sorted = left.clone();
@@ -44,8 +45,8 @@ fn zero_grace_removes_unused_images_and_trees_but_keeps_what_pods_use() {
     // The pod is gone: everything goes.
     fs::remove_dir_all(&pod).unwrap();
     rkt.ok(&["image", "gc", "--grace-period=0s"]);
-    assert!(store.list().unwrap().is_empty());
-    assert!(store.trees().unwrap().is_empty());
+    assert!(rkt.store().list().unwrap().is_empty());
+    assert!(rkt.store().trees().unwrap().is_empty());
 }
 
 #[test]
