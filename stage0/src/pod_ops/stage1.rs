@@ -51,18 +51,29 @@ fn run(uuid: Uuid, ep: Entrypoint, mut cmd: Command, path: PathBuf) -> Result<()
 
 /// Run the stage1 `gc` entrypoint of a pod that ran: `[--debug] [--local-config=DIR] <uuid>`.
 /// A pod without a link farm whose stage1 tree is gone from the store (removed by hand: image
-/// gc keeps it while the pod exists) is removed without it: its processes are gone, so only
-/// its networks and cgroups may stay behind, and keeping the pod would not bring them back.
+/// gc keeps it while the pod exists) gets the tree rendered again from its image when the
+/// store still has it, so its networks and cgroups are released as usual. Without the image
+/// it is removed without its stage1 gc: its processes are gone, only its networks and cgroups
+/// may stay behind, and keeping the pod would not bring them back.
 pub(crate) fn run_gc(pod: &Pod, opts: &Stage1Options) -> Result<()> {
     let (mut cmd, path) = match command(pod, Entrypoint::Gc) {
         Err(PodOpsError::Stage1 { uuid, source })
             if matches!(*source, Stage1AbiError::TreeGone { .. }) =>
         {
-            tracing::warn!(
-                "pod {uuid}: {source}; removing it without its stage1 gc (its networks and \
-                 cgroups, if any, are left behind)"
-            );
-            return Ok(());
+            match restore_stage1_tree(pod) {
+                Ok(true) => command(pod, Entrypoint::Gc)?,
+                outcome => {
+                    let why = match outcome {
+                        Err(e) => format!("rendering it again failed: {e}"),
+                        Ok(_) => "no stored image renders to it".to_string(),
+                    };
+                    tracing::warn!(
+                        "pod {uuid}: {source}; {why}; removing the pod without its stage1 gc \
+                         (its networks and cgroups, if any, are left behind)"
+                    );
+                    return Ok(());
+                }
+            }
         }
         other => other?,
     };
@@ -74,6 +85,33 @@ pub(crate) fn run_gc(pod: &Pod, opts: &Stage1Options) -> Result<()> {
     }
     cmd.arg(pod.uuid().to_string());
     run(pod.uuid(), Entrypoint::Gc, cmd, path)
+}
+
+/// Render the pod's stage1 tree again from the stored image whose render order has the
+/// recorded tree ID; false when no stored image does.
+fn restore_stage1_tree(pod: &Pod) -> std::result::Result<bool, crate::store::StoreError> {
+    let dir = pod.path();
+    let Ok(want) = std::fs::read_to_string(dir.join("stage1TreeStoreID")) else {
+        return Ok(false);
+    };
+    let want = want.trim();
+    // <data>/pods/<state>/<uuid>
+    let Some(data) = dir.ancestors().nth(3) else {
+        return Ok(false);
+    };
+    let store = crate::store::Store::open(data)?;
+    for info in store.list()? {
+        let Ok(order) = store.render_order(&info.key) else {
+            continue;
+        };
+        let keys: Vec<String> = order.iter().map(|(i, _)| i.key.clone()).collect();
+        if crate::store::tree::tree_id(&keys) == want {
+            store.render_tree(&info.key)?;
+            tracing::info!("pod {}: stage1 tree {want} rendered again", pod.uuid());
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// What `stop` did with one pod.
