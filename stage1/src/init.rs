@@ -1,14 +1,18 @@
 //! The `run` entrypoint (`/usr/lib/rkt/stage1/init`): see the crate docs for the ABI.
 //!
 //! Everything that can be checked is checked before anything is touched (flags, `--net`, the
-//! lock fd, the pod files, every app spec). Then: block the handled signals and fork into the
-//! pod's namespaces and its v2 `stage1.scope` (one `clone3`; this process stays in the host's
-//! namespaces and cgroups, and places the child in the v1 `stage1.scope`s, see [`cgroup`]). The child is the pod's
-//! PID 1: `lo` up (`--net=none`), mounts ([`crate::setup`]), hostname, pivot into the stage1
-//! root, app specs, then "ready" on a pipe. The parent then publishes `pid` and answers "go"
-//! on a second pipe, so `pid` exists before any app starts (`enter` needs it); the child then
-//! runs the [`supervisor`], and the parent forwards SIGTERM/SIGINT/SIGHUP to it and exits with
-//! the pod's code. No sleeps, no polling: two pipe round trips.
+//! lock fd, the pod files, every app spec). A CNI pod's network namespace is pinned (empty).
+//! Then: block the handled signals and fork into the pod's namespaces and its v2
+//! `stage1.scope` (one `clone3`; this process stays in the host's namespaces and cgroups, and
+//! places the child in the v1 `stage1.scope`s, see [`cgroup`]). The child is the pod's PID 1:
+//! joins the pinned netns, `lo` up, the mounts that do not depend on the network
+//! ([`setup::mount_pod`]), hostname. Meanwhile this process runs the CNI ADD and sends its
+//! result (DNS, metadata URL) on the "go" pipe; PID 1 then makes the rest ([`setup::finish_pod`]:
+//! `/etc` files, volumes), pivots into the stage1 root, writes the app specs, then says "ready"
+//! on a pipe. The parent then publishes `pid` and answers "go", so `pid` exists before any
+//! app starts (`enter` needs it); the child then runs the [`supervisor`], and the parent
+//! forwards SIGTERM/SIGINT/SIGHUP to it and exits with the pod's code. A failed ADD kills
+//! PID 1 before anything starts. No sleeps, no polling: pipe round trips.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
