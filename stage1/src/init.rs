@@ -1,14 +1,18 @@
 //! The `run` entrypoint (`/usr/lib/rkt/stage1/init`): see the crate docs for the ABI.
 //!
 //! Everything that can be checked is checked before anything is touched (flags, `--net`, the
-//! lock fd, the pod files, every app spec). Then: block the handled signals and fork into the
-//! pod's namespaces and its v2 `stage1.scope` (one `clone3`; this process stays in the host's
-//! namespaces and cgroups, and places the child in the v1 `stage1.scope`s, see [`cgroup`]). The child is the pod's
-//! PID 1: `lo` up (`--net=none`), mounts ([`crate::setup`]), hostname, pivot into the stage1
-//! root, app specs, then "ready" on a pipe. The parent then publishes `pid` and answers "go"
-//! on a second pipe, so `pid` exists before any app starts (`enter` needs it); the child then
-//! runs the [`supervisor`], and the parent forwards SIGTERM/SIGINT/SIGHUP to it and exits with
-//! the pod's code. No sleeps, no polling: two pipe round trips.
+//! lock fd, the pod files, every app spec). A CNI pod's network namespace is pinned (empty).
+//! Then: block the handled signals and fork into the pod's namespaces and its v2
+//! `stage1.scope` (one `clone3`; this process stays in the host's namespaces and cgroups, and
+//! places the child in the v1 `stage1.scope`s, see [`cgroup`]). The child is the pod's PID 1:
+//! joins the pinned netns, `lo` up, the mounts that do not depend on the network
+//! ([`setup::mount_pod`]), hostname. Meanwhile this process runs the CNI ADD and sends its
+//! result (DNS, metadata URL) on the "go" pipe; PID 1 then makes the rest ([`setup::finish_pod`]:
+//! `/etc` files, volumes), pivots into the stage1 root, writes the app specs, then says "ready"
+//! on a pipe. The parent then publishes `pid` and answers "go", so `pid` exists before any
+//! app starts (`enter` needs it); the child then runs the [`supervisor`], and the parent
+//! forwards SIGTERM/SIGINT/SIGHUP to it and exits with the pod's code. A failed ADD kills
+//! PID 1 before anything starts. No sleeps, no polling: pipe round trips.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -21,7 +25,7 @@ use crate::appspec::{self, AppSpecError, app_spec, handler_spec};
 use crate::cgroup::{self, AppCgroup, CgroupError};
 use crate::context::{ContextError, PodContext, RunArgs};
 use crate::journal::{self, AppLog};
-use crate::net::{self, NetError, PodNetwork};
+use crate::net::{self, NetError};
 use crate::notify::{self, NotifyError};
 use crate::ns::{self, NetMode, NsError};
 use crate::setup::{self, RealMountSys, SetupError};
@@ -140,18 +144,18 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
     let lock = lock_fd()?;
     let cwd = std::env::current_dir().map_err(sys_err("read the working directory"))?;
     let mut ctx = PodContext::load(&cwd, args)?;
-    let mut plan = PodPlan::new(&ctx)?;
-    // CNI plugins run now, from the host's namespaces, before the pod exists.
-    let pod_net = match net {
-        NetMode::Cni => Some(net::setup(&ctx, &spec)?),
+    // CNI: the namespace is pinned now; the plugins run on the host side after the clone,
+    // while PID 1 mounts (see `add_networks`).
+    let pinned = match net {
+        NetMode::Cni => Some(net::pin(&ctx, &spec)?),
         NetMode::Host | NetMode::None => None,
     };
-    let mut guard = NetGuard::new(&ctx, pod_net.is_some());
-    // The metadata URL names the network's host side, known only now: plan again with it.
-    if crate::mds::set_metadata_url(&mut ctx, pod_net.as_ref())? {
-        plan = PodPlan::new(&ctx)?;
+    let mut guard = NetGuard::new(&ctx, pinned.is_some());
+    if pinned.is_none() {
+        // No network to wait for: the metadata URL is known now.
+        crate::mds::set_metadata_url(&mut ctx, None)?;
     }
-    ctx.args.net_resolv_conf = pod_net.as_ref().and_then(|n| n.resolv_conf.clone());
+    let plan = PodPlan::new(&ctx)?;
     crate::debug!(
         "pod {} ({} apps), lock fd {lock}",
         ctx.args.uuid,
@@ -172,14 +176,15 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
     supervisor::block_signals().map_err(sys_err("block signals"))?;
     let flags = ns::pod_namespace_flags(&ctx.args, net);
     let (ready_r, ready_w) = pipe()?;
-    let (go_r, go_w) = pipe()?;
+    let (go_r, mut go_w) = pipe()?;
     let (child, placed) = ns::fork_into(flags, stage1_dir.as_ref().map(|f| f.as_raw_fd()))?;
     if child == 0 {
         drop(stage1_dir);
         drop((ready_r, go_w));
         guard.disarm(); // The host side owns the teardown.
         let pipes = (ready_w, go_r);
-        let code = match pod_main(&ctx, &plan, pod_net.as_ref(), net, pipes, cgroups, logs) {
+        let netns = pinned.as_ref().map(|p| (&p.netns, p.netns_path.as_path()));
+        let code = match pod_main(ctx, plan, netns, net, pipes, cgroups, logs) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("stage1: {}", stage2::error_chain(&e));
@@ -191,9 +196,7 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
     drop((ready_w, go_r, logs, stage1_dir));
     // While the child sets the pod up: the migrations clone3 could not spare (v1).
     if let Err(e) = made.place_stage1(child, placed) {
-        // SAFETY: kill takes plain integers; the child is ours and not yet reaped.
-        unsafe { libc::kill(child, libc::SIGKILL) };
-        wait_child(child, true);
+        kill_child(child);
         return Err(cg_err(e));
     }
     if let Some(relay) = relay {
@@ -201,7 +204,63 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
             .start()
             .map_err(sys_err("start the sd_notify relay"))?;
     }
+    if let Some(pinned) = &pinned {
+        let result = add_networks(&ctx, pinned).inspect_err(|_| {
+            kill_child(child);
+            guard.teardown_quietly();
+        })?;
+        // A failed write means the child is gone already; parent_main reports it.
+        let _ = send_net_result(&mut go_w, &result);
+    }
     parent_main(&ctx, child, ready_r, go_w, &mut guard)
+}
+
+/// What PID 1 needs from the pod's networks, sent on the "go" pipe once the host side added
+/// them (`--net=default` and other CNI networks only).
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct NetResult {
+    /// The CNI DNS servers as a resolv.conf (`ctx.args.net_resolv_conf`).
+    resolv_conf: Option<String>,
+    /// `AC_METADATA_URL` of a registered pod (it names the network's host side).
+    metadata_url: Option<String>,
+}
+
+/// The host side's CNI ADD, run while PID 1 mounts.
+fn add_networks(ctx: &PodContext, pinned: &net::PinnedNet) -> Result<NetResult, InitError> {
+    let pod_net = net::add(ctx, pinned)?;
+    Ok(NetResult {
+        metadata_url: crate::mds::url(ctx, Some(&pod_net))?,
+        resolv_conf: pod_net.resolv_conf,
+    })
+}
+
+/// Length-prefixed (u32, little endian) JSON: the pipe carries "go" after it.
+fn send_net_result(pipe: &mut File, result: &NetResult) -> io::Result<()> {
+    // Two optional strings: serialising cannot fail.
+    let body = serde_json::to_vec(result).unwrap_or_default();
+    let len = u32::try_from(body.len()).map_err(|_| io::Error::other("net result too long"))?;
+    let mut msg = len.to_le_bytes().to_vec();
+    msg.extend_from_slice(&body);
+    pipe.write_all(&msg)
+}
+
+/// The other end of [`send_net_result`]; `None` when the host side closed the pipe (its ADD
+/// failed: it says why) or sent garbage.
+fn recv_net_result(pipe: &mut File) -> Option<NetResult> {
+    let mut len = [0u8; 4];
+    pipe.read_exact(&mut len).ok()?;
+    // Two short strings; anything longer is not from our host side.
+    let len = usize::try_from(u32::from_le_bytes(len)).ok()?.min(1 << 20);
+    let mut body = vec![0u8; len];
+    pipe.read_exact(&mut body).ok()?;
+    serde_json::from_slice(&body).ok()
+}
+
+/// Kills and reaps the pod's PID 1 (the whole pod goes with it) after a host-side failure.
+fn kill_child(child: i32) {
+    // SAFETY: kill takes plain integers; the child is ours and not yet reaped.
+    unsafe { libc::kill(child, libc::SIGKILL) };
+    wait_child(child, true);
 }
 
 /// Tears the pod's networks down when dropped armed: a start that fails after the networks
@@ -227,6 +286,15 @@ impl NetGuard {
 
     fn disarm(&mut self) {
         self.armed = false;
+    }
+
+    /// After a failed ADD: its error is the one to report, what teardown finds undone is
+    /// mostly its consequence (debug output only).
+    fn teardown_quietly(&mut self) {
+        self.armed = false;
+        if let Err(e) = net::teardown(&self.pod_dir, &self.uuid, &self.local_config, self.debug) {
+            crate::debug!("{e}");
+        }
     }
 }
 
@@ -360,27 +428,29 @@ fn wait_child(child: i32, block: bool) -> Option<i32> {
     }
 }
 
-/// The pod's PID 1, from the fork to the end of the pod.
+/// The pod's PID 1, from the fork to the end of the pod. With a CNI network (`netns`) it
+/// mounts while the host side adds the networks, and waits for their result (on `go`) before
+/// anything that depends on it: the apps' `/etc`, volumes and specs.
 fn pod_main(
-    ctx: &PodContext,
-    plan: &PodPlan,
-    pod_net: Option<&PodNetwork>,
+    mut ctx: PodContext,
+    mut plan: PodPlan,
+    netns: Option<(&File, &Path)>,
     net: NetMode,
     (mut ready, mut go): (File, File),
     cgroups: Vec<AppCgroup>,
     logs: Vec<AppLog>,
 ) -> Result<i32, InitError> {
-    if let Some(pn) = pod_net {
-        net::netns::join(&pn.netns).map_err(sys_err(format!(
+    if let Some((ns_file, ns_path)) = netns {
+        net::netns::join(ns_file).map_err(sys_err(format!(
             "join the pod's network namespace {}",
-            pn.netns_path.display()
+            ns_path.display()
         )))?;
     }
     if net != NetMode::Host {
         ns::loopback_up()?;
     }
     let mut mounts = RealMountSys;
-    setup::prepare_pod(ctx, &mut mounts)?;
+    setup::mount_pod(&ctx, &mut mounts)?;
     let hostname = ctx.hostname();
     ns::set_hostname(&hostname).map_err(sys_err(format!("set the hostname {hostname:?}")))?;
     // Opened on the host side: the stage1 root's /dev may not hold a null device.
@@ -390,9 +460,21 @@ fn pod_main(
         let f = File::open("/dev/null").map_err(sys_err("open /dev/null"))?;
         Some(OwnedFd::from(f))
     };
-    notify::bind_into_apps(ctx)?;
+    if netns.is_some() {
+        let Some(result) = recv_net_result(&mut go) else {
+            // The host side's ADD failed; it says why and kills this process.
+            return Ok(stage2::EXIT_FAILURE);
+        };
+        ctx.args.net_resolv_conf = result.resolv_conf;
+        if let Some(url) = &result.metadata_url {
+            crate::mds::apply_url(&mut ctx, url);
+            plan = PodPlan::new(&ctx)?;
+        }
+    }
+    setup::finish_pod(&ctx, &mut mounts)?;
+    notify::bind_into_apps(&ctx)?;
     let notify_ready = notify::stage1_sender(&ctx.pod_dir);
-    setup::enter_stage1_root(ctx, &mut mounts)?;
+    setup::enter_stage1_root(&ctx, &mut mounts)?;
     // Written for `enter` (and for anyone looking); the apps' stage2 gets them in memory.
     for (path, spec) in &plan.specs {
         write_atomic(path, &to_json(spec))?;
@@ -463,5 +545,25 @@ mod tests {
         let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
         assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
         unsafe { std::env::remove_var("RKT_LOCK_FD") };
+    }
+
+    #[test]
+    fn net_result_crosses_the_pipe_then_go_follows() {
+        let (mut r, mut w) = pipe().unwrap();
+        let sent = NetResult {
+            resolv_conf: Some("nameserver 10.1.0.1\n".into()),
+            metadata_url: Some("http://172.16.28.1:18112/tok".into()),
+        };
+        send_net_result(&mut w, &sent).unwrap();
+        w.write_all(b"G").unwrap();
+        drop(w);
+        assert_eq!(recv_net_result(&mut r), Some(sent));
+        assert!(read_byte(&mut r));
+        // The host side's ADD failed: EOF, no result.
+        assert_eq!(recv_net_result(&mut r), None);
+        let (mut r, mut w) = pipe().unwrap();
+        send_net_result(&mut w, &NetResult::default()).unwrap();
+        drop(w);
+        assert_eq!(recv_net_result(&mut r), Some(NetResult::default()));
     }
 }

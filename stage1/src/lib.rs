@@ -81,7 +81,7 @@
 //! - CNI networks only (see [`net`]): `netns` (path of the pinned netns,
 //!   `/run/rkt/netns/rkt-<uuid>`), `net/eth<i>.conf` (the confs used), `net/ports` (port
 //!   forwarding was set up), `net-info.json` (read by `rkt list/status`), all written before
-//!   the pod's namespaces exist.
+//!   `pid` (the plugins run on the host side while PID 1 mounts; no app starts before).
 //! - `cgroups`: the pod's cgroup directory in each hierarchy (host paths, one per line),
 //!   written before they are made; `gc` removes them. `subcgroup` (rkt's): the pod's cgroup
 //!   relative to its hierarchy's root. See [`cgroup`].

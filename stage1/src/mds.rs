@@ -52,26 +52,40 @@ pub fn metadata_url(host: IpAddr, port: u16, token: &str) -> String {
     }
 }
 
-/// Sets `AC_METADATA_URL` for every app (replacing any value the image set: appc makes it
-/// the executor's). True when the pod is registered (and so the apps' specs changed).
-pub fn set_metadata_url(
-    ctx: &mut PodContext,
-    pod_net: Option<&PodNetwork>,
-) -> Result<bool, MdsError> {
-    let Some(token) = ctx.args.mds_token.clone() else {
-        return Ok(false);
+/// The pod's `AC_METADATA_URL`, when it is registered (`--mds-token`). Computed on the host
+/// side once the networks are up; PID 1 applies it with [`apply_url`].
+pub fn url(ctx: &PodContext, pod_net: Option<&PodNetwork>) -> Result<Option<String>, MdsError> {
+    let Some(token) = &ctx.args.mds_token else {
+        return Ok(None);
     };
     let host = host_address(pod_net).ok_or_else(|| MdsError::NoHostAddress {
         uuid: ctx.args.uuid.clone(),
     })?;
-    let url = metadata_url(host, port_from_env()?, &token);
+    Ok(Some(metadata_url(host, port_from_env()?, token)))
+}
+
+/// Sets `AC_METADATA_URL` to `url` for every app (replacing any value the image set: appc
+/// makes it the executor's).
+pub fn apply_url(ctx: &mut PodContext, url: &str) {
     for app in &mut ctx.apps {
         app.app.environment.retain(|v| v.name != URL_ENV);
         app.app.environment.push(EnvVar {
             name: URL_ENV.to_string(),
-            value: url.clone(),
+            value: url.to_string(),
         });
     }
+}
+
+/// [`url`] then [`apply_url`]. True when the pod is registered (and so the apps' specs
+/// changed).
+pub fn set_metadata_url(
+    ctx: &mut PodContext,
+    pod_net: Option<&PodNetwork>,
+) -> Result<bool, MdsError> {
+    let Some(url) = url(ctx, pod_net)? else {
+        return Ok(false);
+    };
+    apply_url(ctx, &url);
     Ok(true)
 }
 

@@ -1,11 +1,12 @@
 //! The pod's CNI networks (rkt.md §5), set up by `init` before the pod's namespaces exist and
 //! torn down by `gc` (or by `init` when the start fails).
 //!
-//! Start: select the networks (`--net`, `<local-config>/net.d`, the built-ins), pin a new
-//! network namespace at `/run/rkt/netns/rkt-<uuid>` (path written to `<pod>/netns`), copy each
-//! network's conf to `<pod>/net/eth<i>.conf`, run the plugins' ADD in order (from the host's
-//! namespaces), add port forwards, write `<pod>/net-info.json`. The pod's PID 1 then joins the
-//! namespace and brings `lo` up.
+//! Start ([`pin`], before the pod's PID 1 exists): select the networks (`--net`,
+//! `<local-config>/net.d`, the built-ins), pin a new network namespace at
+//! `/run/rkt/netns/rkt-<uuid>`. The pod's PID 1 then joins the namespace and brings `lo` up
+//! while the host side ([`add`]) writes the path to `<pod>/netns`, copies each network's conf
+//! to `<pod>/net/eth<i>.conf`, runs the plugins' ADD in order (from the host's namespaces),
+//! adds port forwards, writes `<pod>/net-info.json`.
 //!
 //! Teardown needs only the pod dir: the copied confs (so a changed net.d does not matter),
 //! `net-info.json` for the ADD results when present, the UUID for the netns and iptables
@@ -102,12 +103,20 @@ pub struct NetInfo {
     pub result: Value,
 }
 
-/// A started pod network: what PID 1 joins, and what setup of `/etc` uses.
+/// The pod's network namespace, pinned and open but not yet configured: what PID 1 joins
+/// while the host side runs [`add`].
 #[derive(Debug)]
-pub struct PodNetwork {
+pub struct PinnedNet {
     pub netns_path: PathBuf,
     /// Opened before the clone; the child joins it with `setns`.
     pub netns: File,
+    nets: Vec<ActiveNet>,
+    ports: Vec<PortPlan>,
+}
+
+/// A started pod network: what the metadata URL and the apps' `/etc` depend on.
+#[derive(Debug)]
+pub struct PodNetwork {
     pub attachments: Vec<Attachment>,
     /// From the first network whose result has DNS servers.
     pub resolv_conf: Option<String>,
@@ -287,50 +296,54 @@ pub fn conf_copy(pod_dir: &Path, if_name: &str) -> PathBuf {
     pod_dir.join("net").join(format!("{if_name}.conf"))
 }
 
-/// Sets the pod's networks up (see the module docs). On failure everything made is undone.
-pub fn setup(ctx: &PodContext, spec: &NetSpec) -> Result<PodNetwork> {
+/// Checks the networks and port forwards `--net` asks for, then pins the pod's new network
+/// namespace and opens it. Nothing is configured in it yet: see [`add`]. On failure nothing
+/// is left behind.
+pub fn pin(ctx: &PodContext, spec: &NetSpec) -> Result<PinnedNet> {
     let uuid = &ctx.args.uuid;
-    let local = local_config(&ctx.args);
-    let user_dir = local.join("net.d");
+    let user_dir = local_config(&ctx.args).join("net.d");
     let nets = conf::select(spec, conf::load_user_confs(&user_dir)?, &user_dir)?;
     let ports = port_plan(ctx)?;
     let path = netns::netns_path(uuid);
-    netns::create(&path).map_err(|source| NetError::Netns {
-        uuid: uuid.clone(),
-        action: "create",
-        path: path.clone(),
-        source,
-    })?;
-    let run = runner(uuid, &local, &ctx.pod_dir, ctx.args.debug);
-    let mut done = Vec::new();
-    let started = start(ctx, &run, &nets, &ports, &mut done);
-    let result = started.and_then(|()| {
-        let netns = File::open(&path).map_err(|source| NetError::Netns {
-            uuid: uuid.clone(),
-            action: "open",
-            path: path.clone(),
+    let netns_err = |action, path: &Path| {
+        let (uuid, path) = (uuid.clone(), path.to_path_buf());
+        move |source| NetError::Netns {
+            uuid,
+            action,
+            path,
             source,
-        })?;
-        Ok(netns)
-    });
-    match result {
-        Ok(netns) => Ok(PodNetwork {
-            netns_path: path,
-            netns,
-            resolv_conf: done
-                .iter()
-                .find(|a| !a.result.dns.is_empty())
-                .map(|a| a.result.dns.resolv_conf()),
-            attachments: done,
-        }),
-        Err(e) => {
-            // The runner already undid a failed ADD; what else was made goes now.
-            if let Err(t) = teardown(&ctx.pod_dir, uuid, &local, ctx.args.debug) {
-                crate::debug!("{t}");
-            }
-            Err(e)
         }
-    }
+    };
+    netns::create(&path).map_err(netns_err("create", &path))?;
+    let netns = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = netns::remove(&path);
+            return Err(netns_err("open", &path)(e));
+        }
+    };
+    Ok(PinnedNet {
+        netns_path: path,
+        netns,
+        nets,
+        ports,
+    })
+}
+
+/// Adds the pod's networks into the pinned namespace (see the module docs). On failure the
+/// caller tears down (`teardown`: the runner already undid a failed ADD).
+pub fn add(ctx: &PodContext, pinned: &PinnedNet) -> Result<PodNetwork> {
+    let local = local_config(&ctx.args);
+    let run = runner(&ctx.args.uuid, &local, &ctx.pod_dir, ctx.args.debug);
+    let mut done = Vec::new();
+    start(ctx, &run, &pinned.nets, &pinned.ports, &mut done)?;
+    Ok(PodNetwork {
+        resolv_conf: done
+            .iter()
+            .find(|a| !a.result.dns.is_empty())
+            .map(|a| a.result.dns.resolv_conf()),
+        attachments: done,
+    })
 }
 
 fn start(

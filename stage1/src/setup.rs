@@ -1,8 +1,9 @@
 //! The pod's file-system set-up, run by the pod's PID 1 in its own mount namespace.
 //!
 //! [`prepare_pod`] builds every mount under the stage1 root (app roots, their `/dev`, `/proc`,
-//! `/sys`, `/tmp`, volumes, `/etc` files); [`enter_stage1_root`] then makes `/usr` read-only
-//! and pivots into the stage1 root. Everything goes through [`MountSys`], so the plan is
+//! `/sys`, `/tmp`, volumes, `/etc` files) in two steps, so that PID 1 can mount while the
+//! host side adds the networks ([`mount_pod`], then [`finish_pod`] with the network's DNS);
+//! [`enter_stage1_root`] then makes `/usr` read-only and pivots into the stage1 root. Everything goes through [`MountSys`], so the plan is
 //! unit-tested with [`RecordingSys`] and run for real with [`RealMountSys`].
 //!
 //! Safety rules (security.md T12, T13, T19, T20):
@@ -97,8 +98,17 @@ pub fn normalize_target(path: &str) -> std::result::Result<PathBuf, String> {
 
 /// Called in the pod's PID 1: already in its own (fresh, unshared) mount, pid, uts, ipc
 /// namespaces, cwd = pod dir, still seeing the host's filesystem. Builds the whole pod tree
-/// under `ctx.stage1_root`. Must not touch the host mount namespace.
+/// under `ctx.stage1_root`: [`mount_pod`] then [`finish_pod`]. Must not touch the host mount
+/// namespace.
 pub fn prepare_pod(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<()> {
+    mount_pod(ctx, sys)?;
+    finish_pod(ctx, sys)
+}
+
+/// The part of the pod tree that does not depend on the pod's network: the stage1 root, and
+/// each app's root with its `/dev`, `/proc`, `/sys` and `/tmp`. PID 1 runs it while the host
+/// side still adds the networks.
+pub fn mount_pod(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<()> {
     let root = Path::new("/");
     sys.make_rprivate(root)
         .map_err(sys_err("make recursively private", root))?;
@@ -118,19 +128,27 @@ pub fn prepare_pod(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<()> {
         Some(range) => Some(userns::create_and_pin(ctx, range, sys)?),
         None => None,
     };
-    let etc = etc::plan(ctx)?;
     let mut masks = paths::Masks::default();
     for app in &ctx.apps {
         let masks = (!ctx.args.disable_paths).then_some(&mut masks);
-        prepare_app(ctx, app, &etc, tty.as_ref(), userns.as_ref(), masks, sys)?;
+        mount_app(ctx, app, tty.as_ref(), userns.as_ref(), masks, sys)?;
     }
     Ok(())
 }
 
-fn prepare_app(
+/// The rest, once the network is known (`ctx.args.net_resolv_conf`): each app's `/etc`
+/// files, then its volumes, then its read-only root.
+pub fn finish_pod(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<()> {
+    let etc = etc::plan(ctx)?;
+    for app in &ctx.apps {
+        finish_app(ctx, app, &etc, sys)?;
+    }
+    Ok(())
+}
+
+fn mount_app(
     ctx: &PodContext,
     app: &AppContext,
-    etc: &etc::EtcPlan,
     tty: Option<&Target>,
     userns: Option<&Target>,
     mut masks: Option<&mut paths::Masks>,
@@ -141,7 +159,16 @@ fn prepare_app(
     paths::setup_dev(root, tty, sys)?;
     paths::setup_proc(root, masks.as_deref_mut(), sys)?;
     paths::setup_sys(root, masks, sys)?;
-    paths::setup_tmp(root, sys)?;
+    paths::setup_tmp(root, sys)
+}
+
+fn finish_app(
+    ctx: &PodContext,
+    app: &AppContext,
+    etc: &etc::EtcPlan,
+    sys: &mut dyn MountSys,
+) -> Result<()> {
+    let root = &app.root_on_host;
     // /etc files before volumes: a volume mounted on /etc then wins (rkt: volume > image),
     // and a missing /etc/hosts is never created inside a host volume.
     etc::apply(ctx, app, etc, sys)?;

@@ -669,3 +669,53 @@ fn later_apps_hide_with_binds_of_the_first_empty_tmpfs() {
         ),
     );
 }
+
+#[test]
+fn mounts_first_then_the_network_dependent_etc_files_volumes_and_read_only_root() {
+    // What PID 1 does while the host side adds the networks: no /etc file, no volume.
+    let mut c = ctx(
+        pod(
+            r#"{"name":"data","kind":"empty"}"#,
+            r#"{"volume":"data","path":"/data"}"#,
+        ),
+        image(""),
+    );
+    c.apps[0].read_only_rootfs = true;
+    let mut sys = RecordingSys::default();
+    mount_pod(&c, &mut sys).unwrap();
+    let early = sys.calls.clone();
+    pos(
+        &early,
+        &format!("mount proc proc {ROOT}/proc nosuid,nodev,noexec "),
+    );
+    assert!(
+        !early
+            .iter()
+            .any(|l| l.contains("/etc/") || l.contains("/data") || l.starts_with("ro ")),
+        "{early:#?}"
+    );
+    // The CNI DNS arrives; the rest follows in the usual order.
+    c.args.net_resolv_conf = Some("nameserver 10.1.0.1\n".into());
+    let mut sys = RecordingSys::default();
+    finish_pod(&c, &mut sys).unwrap();
+    let late = sys.calls;
+    let dir = format!("{S1}/rkt/etc/web");
+    let resolv = pos(
+        &late,
+        &format!("write {dir}/resolv.conf nameserver 10.1.0.1\\n"),
+    );
+    let bind = pos(
+        &late,
+        &format!("bind {dir}/resolv.conf {ROOT}/etc/resolv.conf"),
+    );
+    let volume = late
+        .iter()
+        .position(|l| l.contains(&format!("{ROOT}/data")))
+        .unwrap_or_else(|| panic!("no volume mount in {late:#?}"));
+    assert!(resolv < bind && bind < volume, "{late:#?}");
+    assert_eq!(late.last().unwrap(), &format!("ro {ROOT}"));
+    assert_eq!(
+        early.len() + late.len(),
+        run(&c, &mut RecordingSys::default()).len()
+    );
+}
