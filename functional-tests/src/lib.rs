@@ -9,7 +9,7 @@ pub mod ctx;
 pub mod image;
 pub mod pty;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use ctx::{Out, RktCtx, SpawnedPod};
 pub use image::{ImageBuilder, InspectImage};
@@ -63,5 +63,24 @@ fn after_escapes(line: &str) -> &str {
     match rest.find(|c: char| c.is_ascii_alphabetic()) {
         Some(end) => &rest[end + 1..],
         None => line,
+    }
+}
+
+/// The name of a pod's cgroup (`machine-rkt\x2d<uuid with \x2d>.scope`), as stage1 makes it.
+pub fn pod_scope(uuid: &str) -> String {
+    format!("machine-rkt\\x2d{}.scope", uuid.replace('-', "\\x2d"))
+}
+
+/// Panics if any mounted hierarchy (v2, or each v1 controller) still holds the pod's cgroup.
+pub fn assert_no_pod_cgroups(uuid: &str) {
+    let scope = pod_scope(uuid);
+    let root = Path::new("/sys/fs/cgroup");
+    let mut bases = vec![root.to_path_buf()];
+    if let Ok(dirs) = std::fs::read_dir(root) {
+        bases.extend(dirs.flatten().map(|e| e.path()));
+    }
+    for base in bases {
+        let left = base.join(&scope);
+        assert!(!left.exists(), "{} left behind", left.display());
     }
 }

@@ -49,7 +49,7 @@ fn read(p: &Path) -> String {
 }
 
 fn scope(uuid: &str) -> String {
-    format!("machine-rkt\\x2d{}.scope", uuid.replace('-', "\\x2d"))
+    functional_tests::pod_scope(uuid)
 }
 
 fn uuid_of(ctx: &RktCtx, file: &Path) -> String {

@@ -236,6 +236,8 @@ fn a_failed_start_undoes_the_networks_already_added() {
         lease_files(&leases, "ftnet4").is_empty(),
         "the good network's lease was freed"
     );
+    // The cgroups made before the failed ADD went with the pod's PID 1.
+    functional_tests::assert_no_pod_cgroups(&uuid);
 }
 
 /// The implicit `--net=default`: our own ptp and host-local from the stage1 image, on rkt's

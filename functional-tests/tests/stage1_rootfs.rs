@@ -114,12 +114,5 @@ fn gc_removes_an_exited_pod_whose_stage1_tree_is_gone() {
     // The tree was rendered again from the stored stage1 image, so stage1's gc ran and
     // released the pod's cgroups like any other pod's.
     assert!(tree.join("rendered").exists(), "{gc:#?}");
-    let escaped = uuid.replace('-', "\\x2d");
-    for entry in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        for base in [entry.path(), std::path::PathBuf::from("/sys/fs/cgroup")] {
-            let left = base.join(format!("machine-rkt\\x2d{escaped}.scope"));
-            assert!(!left.exists(), "{name}: {} left behind", left.display());
-        }
-    }
+    functional_tests::assert_no_pod_cgroups(&uuid);
 }

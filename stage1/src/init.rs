@@ -196,7 +196,7 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
     drop((ready_w, go_r, logs, stage1_dir));
     // While the child sets the pod up: the migrations clone3 could not spare (v1).
     if let Err(e) = made.place_stage1(child, placed) {
-        kill_child(child);
+        kill_child(&ctx, child);
         return Err(cg_err(e));
     }
     if let Some(relay) = relay {
@@ -206,7 +206,7 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
     }
     if let Some(pinned) = &pinned {
         let result = add_networks(&ctx, pinned).inspect_err(|_| {
-            kill_child(child);
+            kill_child(&ctx, child);
             guard.teardown_quietly();
         })?;
         // A failed write means the child is gone already; parent_main reports it.
@@ -256,11 +256,18 @@ fn recv_net_result(pipe: &mut File) -> Option<NetResult> {
     serde_json::from_slice(&body).ok()
 }
 
-/// Kills and reaps the pod's PID 1 (the whole pod goes with it) after a host-side failure.
-fn kill_child(child: i32) {
+/// Kills and reaps the pod's PID 1 (the whole pod goes with it) after a host-side failure,
+/// and removes the pod's cgroups: they were made before the clone, and a pod that never
+/// started should leave nothing for `gc` (what the error says is what matters; a failed
+/// removal only shows with `--debug`, and `gc` retries it from the record).
+fn kill_child(ctx: &PodContext, child: i32) {
     // SAFETY: kill takes plain integers; the child is ours and not yet reaped.
     unsafe { libc::kill(child, libc::SIGKILL) };
     wait_child(child, true);
+    let record = ctx.pod_dir.join(cgroup::RECORD_FILE);
+    if let Err(e) = cgroup::remove_recorded(&record, &ctx.args.uuid) {
+        crate::debug!("pod {}: removing its cgroups: {e}", ctx.args.uuid);
+    }
 }
 
 /// Tears the pod's networks down when dropped armed: a start that fails after the networks
