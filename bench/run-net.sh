@@ -66,21 +66,49 @@ PY
 "$rkt" --dir="$data" run --net=default "$true_id" >/dev/null
 crun ${crun_flags[*]} run --bundle "$bundle" rkt-bench-net-probe >/dev/null
 
-echo "== run: a static true in a pod on the default network, $RUNS runs"
-hyperfine --style basic --warmup 3 --runs "$RUNS" --export-json "$out/run-net.json" \
-	--prepare "$rkt --dir=$data gc --grace-period=0s >/dev/null 2>&1; ${RKT_BASE:-true} --dir=$scratch/base gc --grace-period=0s >/dev/null 2>&1 || true" \
-	-n "crun run (new netns)" "crun ${crun_flags[*]} run --bundle $bundle rkt-bench-net" \
-	"${base[@]}" \
-	-n "rkt run --net=none" "$rkt --dir=$data run --net=none $true_id" \
-	-n "rkt run --net=default" "$rkt --dir=$data run --net=default $true_id" >/dev/null
-python3 - "$out/run-net.json" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))["results"]
-base = r[0]
+# The machine's speed drifts (other tenants of the host): one hyperfine run per command in a
+# row would give the commands measured last a different machine from crun's. So the runs go in
+# ROUNDS, each with the commands in a rotated order, and the table pools every run's time.
+ROUNDS=${BENCH_ROUNDS:-5}
+per_round=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
+names=("crun run (new netns)")
+cmds=("crun ${crun_flags[*]} run --bundle $bundle rkt-bench-net")
+for ((i = 0; i < ${#base[@]}; i += 3)); do
+	names+=("${base[i+1]}")
+	cmds+=("${base[i+2]}")
+done
+names+=("rkt run --net=none" "rkt run --net=default")
+cmds+=("$rkt --dir=$data run --net=none $true_id" "$rkt --dir=$data run --net=default $true_id")
+echo "== run: a static true in a pod on the default network, $ROUNDS rounds of $per_round runs (order rotated)"
+jsons=()
+for ((r = 0; r < ROUNDS; r++)); do
+	args=()
+	for ((k = 0; k < ${#names[@]}; k++)); do
+		j=$(( (k + r) % ${#names[@]} ))
+		args+=(-n "${names[j]}" "${cmds[j]}")
+	done
+	hyperfine --style basic --warmup 2 --runs "$per_round" --export-json "$scratch/round-$r.json" \
+		--prepare "$rkt --dir=$data gc --grace-period=0s >/dev/null 2>&1; ${RKT_BASE:-true} --dir=$scratch/base gc --grace-period=0s >/dev/null 2>&1 || true" \
+		"${args[@]}" >/dev/null
+	jsons+=("$scratch/round-$r.json")
+done
+python3 - "$out/run-net.json" "${names[@]}" -- "${jsons[@]}" <<'PY'
+import json, statistics, sys
+args = sys.argv[2:]
+sep = args.index("--")
+names, files = args[:sep], args[sep + 1:]
+times = {n: [] for n in names}
+for f in files:
+    for x in json.load(open(f))["results"]:
+        times[x["command"]] += x["times"]
+rows = [{"command": n, "median": statistics.median(times[n]), "min": min(times[n]),
+         "max": max(times[n]), "times": times[n]} for n in names]
+json.dump({"results": rows}, open(sys.argv[1], "w"), indent=1)
+base = rows[0]
 print(f"{'command':30} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'time vs ' + base['command']:>24}")
-for x in r:
+for x in rows:
     print(f"{x['command']:30} {x['median']*1e3:10.1f} {x['min']*1e3:8.1f} {x['max']*1e3:8.1f} {x['median'] / base['median']:23.2f}x")
-ratio = r[-1]["median"] / base["median"]
+ratio = rows[-1]["median"] / base["median"]
 print(f"rkt run --net=default / crun run: {ratio:.2f}x (goal <= 2.0x)")
 PY
 echo "== work: one run each under strace -f -c (counts do not depend on the load)"
