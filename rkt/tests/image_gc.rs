@@ -31,14 +31,7 @@ fn zero_grace_removes_unused_images_and_trees_but_keeps_what_pods_use() {
     assert!(!unused_tree.dir.exists());
     assert!(used_tree.dir.join("rendered").exists());
     assert!(stage1_tree.dir.join("rendered").exists());
-    // A fresh handle: a store reads its listing once per process, and `rkt` changed it since.
-    let left: Vec<String> = rkt
-        .store()
-        .list()
-        .unwrap()
-        .into_iter()
-        .map(|i| i.key)
-        .collect();
+    let left = rkt.keys();
     let mut want = vec![used.key.clone(), stage1.key.clone()];
     want.sort();
     let mut left_sorted = left.clone();

@@ -26,13 +26,7 @@ fn removes_by_prefix_and_by_name() {
         )),
         "{out}"
     );
-    let left: Vec<String> = rkt
-        .store()
-        .list()
-        .unwrap()
-        .into_iter()
-        .map(|i| i.key)
-        .collect();
+    let left = rkt.keys();
     assert_eq!(left, std::slice::from_ref(&keep.key));
     assert!(!rkt.store().blob_path(&a.key).exists());
 }
@@ -44,13 +38,7 @@ fn name_picks_the_newest_and_unknown_images_fail() {
     std::thread::sleep(std::time::Duration::from_millis(10));
     let new = rkt.import(&simple("example.com/app", Some("2"), "new"));
     rkt.ok(&["image", "rm", "example.com/app"]);
-    let left: Vec<String> = rkt
-        .store()
-        .list()
-        .unwrap()
-        .into_iter()
-        .map(|i| i.key)
-        .collect();
+    let left = rkt.keys();
     assert_eq!(left, std::slice::from_ref(&old.key));
     assert_ne!(old.key, new.key);
 

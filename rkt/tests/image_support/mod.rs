@@ -67,6 +67,16 @@ impl Rkt {
         Store::open(&self.data()).unwrap()
     }
 
+    /// The keys of the stored images, read afresh (a `Store` reads its listing once).
+    pub fn keys(&self) -> Vec<String> {
+        self.store()
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|i| i.key)
+            .collect()
+    }
+
     pub fn import(&self, aci: &[u8]) -> ImageInfo {
         self.store().import(aci, Origin::default()).unwrap()
     }
