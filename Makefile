@@ -76,7 +76,7 @@ clippy: stage1
 TEST_THREADS ?= 4
 # The functional tests drive the static release rkt users get (RKT_BIN); rkt/tests its debug build.
 unit: stage1 systemd-rootfs rkt-release
-	RKT_BIN=$(RKT) $(CARGO) test --workspace -- --test-threads=$(TEST_THREADS)
+	RKT_BIN=$(RKT) $(CARGO) test --workspace --no-fail-fast -- --test-threads=$(TEST_THREADS)
 
 systemd-rootfs: ## Debian minbase + systemd, dbus, machined for the systemd tests (cached)
 	functional-tests/systemd/build-rootfs.sh $(RKT_SYSTEMD_ROOTFS)

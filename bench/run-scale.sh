@@ -96,12 +96,17 @@ done
 sleep 1
 after=$(mem_avail)
 rss_total=0
+own_total=0
 for i in $(seq "$CONC"); do
 	p=$(pod_pid1 "$scratch/conc-$i") || continue
 	r=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+	# The pod's own pages (anonymous + shmem); the rest is the shared stage1 binary.
+	o=$(awk '/^Rss(Anon|Shmem):/ {s += $2} END {print s + 0}' "/proc/$p/status" 2>/dev/null || echo 0)
 	rss_total=$((rss_total + r))
+	own_total=$((own_total + o))
 done
 per_pod_rss=$((rss_total / (running > 0 ? running : 1)))
+per_pod_own=$((own_total / (running > 0 ? running : 1)))
 per_pod_host=$(((before - after) / (running > 0 ? running : 1)))
 "$rkt" --dir="$data" stop $(for i in $(seq "$CONC"); do cat "$scratch/conc-$i" 2>/dev/null; echo; done) >/dev/null
 failed=0
@@ -109,9 +114,10 @@ for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
 printf '%-44s %s of %s\n' "pods running at once" "$running" "$CONC"
 printf '%-44s %s\n' "rkt run failures" "$failed"
 printf '%-44s %s KiB (goal 2048)\n' "pod PID 1 RSS, mean" "$per_pod_rss"
+printf '%-44s %s KiB\n' "of it the pod's own (anon + shmem), mean" "$per_pod_own"
 printf '%-44s %s KiB\n' "host memory per pod (MemAvailable drop)" "$per_pod_host"
-printf '{"started": %s, "wanted": %s, "failures": %s, "pid1_rss_kib": %s, "host_kib_per_pod": %s}\n' \
-	"$running" "$CONC" "$failed" "$per_pod_rss" "$per_pod_host" >"$out/scale-concurrent.json"
+printf '{"started": %s, "wanted": %s, "failures": %s, "pid1_rss_kib": %s, "pid1_own_kib": %s, "host_kib_per_pod": %s}\n' \
+	"$running" "$CONC" "$failed" "$per_pod_rss" "$per_pod_own" "$per_pod_host" >"$out/scale-concurrent.json"
 [ "$running" -ge "$CONC" ] && [ "$failed" = 0 ] || { echo "run-scale.sh: not every pod ran: $(cat "$scratch"/conc-*.err | sort | uniq -c | head)" >&2; exit 1; }
 "$rkt" --dir="$data" gc --grace-period=0s >/dev/null 2>&1
 

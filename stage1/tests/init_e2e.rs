@@ -309,9 +309,13 @@ fn wait_for(path: &Path) -> bool {
     false
 }
 
-fn rss_kib(pid: i32) -> u64 {
+/// One `/proc/<pid>/status` field in KiB (`VmRSS`, `RssAnon`, ...).
+fn status_kib(pid: i32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.split(':').next() == Some(field))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
@@ -336,13 +340,19 @@ fn running_pod_holds_the_lock_can_be_entered_and_stopped() {
         panic!("the pod did not get ready: {pid_file:?}");
     }
     let pid: i32 = pid_file.unwrap().trim().parse().unwrap();
-    let rss = rss_kib(pid);
-    eprintln!("pod PID 1 VmRSS: {rss} KiB");
-    // The goal holds for the optimised build (debug builds touch more code pages).
+    let rss = status_kib(pid, "VmRSS");
+    let file = status_kib(pid, "RssFile");
+    // The pod's own memory: anonymous and shmem pages. The file-backed rest is the stage1
+    // binary's page cache, shared by every pod, and how much of it the kernel maps into PID 1
+    // depends on the host's fault-around and folio sizes (1.4 MiB here, 2.1 MiB once on CI for
+    // the same binary), so only the pod's own part is held to a bound.
+    let own = status_kib(pid, "RssAnon") + status_kib(pid, "RssShmem");
+    eprintln!("pod PID 1 VmRSS: {rss} KiB, of it {own} KiB its own, {file} KiB shared file pages");
+    // The bound holds for the optimised build (debug builds touch more pages).
     let optimised = static_stage1()
         .components()
         .any(|c| c.as_os_str() == "release");
-    let rss_ok = !optimised || rss < 2048;
+    let rss_ok = !optimised || own < 1024;
 
     // The Command (and the test's copy of the lock) is gone: only the pod can hold it now.
     let dir = std::fs::File::open(&pod.pod).unwrap();
@@ -372,7 +382,10 @@ fn running_pod_holds_the_lock_can_be_entered_and_stopped() {
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
     let status = child.wait().unwrap();
-    assert!(rss_ok, "pod PID 1 uses {rss} KiB, more than 2 MiB");
+    assert!(
+        rss_ok,
+        "pod PID 1 has {own} KiB of its own memory (anonymous + shmem), more than 1 MiB"
+    );
     assert_eq!(entered.status.code(), Some(7), "{}", text(&entered));
     let out = String::from_utf8_lossy(&entered.stdout);
     assert!(out.contains(&format!("hostname=rkt-{}", pod.uuid)), "{out}");
