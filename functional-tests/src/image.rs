@@ -181,7 +181,7 @@ pub fn stage1_image(binary: &[u8], name: &str, version: &str) -> ImageBuilder {
     }
     b.annotation("coreos.com/rkt/stage1/interface-version", "6");
     // Our stage1 mounts its rootfs as an overlay of the store tree: stage0 makes no link farm.
-    b.annotation("rkt-rs.dev/stage1/rootfs", "overlay");
+    b.annotation("rkt-rs.dev/stage1/rootfs", "overlay-ro");
     b
 }
 

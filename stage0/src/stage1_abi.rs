@@ -21,8 +21,10 @@ pub const INTERFACE_VERSION_ANNOTATION: &str = "coreos.com/rkt/stage1/interface-
 /// rkt-rs's own annotation: a stage1 image whose value is [`ROOTFS_OVERLAY`] mounts its rootfs
 /// itself (an overlay of the store tree on `stage1/rootfs`), so stage0 builds no link farm.
 pub const ROOTFS_ANNOTATION: &str = "rkt-rs.dev/stage1/rootfs";
-/// The value of [`ROOTFS_ANNOTATION`] that asks for the overlay.
-pub const ROOTFS_OVERLAY: &str = "overlay";
+/// The value of [`ROOTFS_ANNOTATION`] that asks for the overlay: PID 1 mounts `stage1/rootfs`
+/// read-only over the tree and needs no `stage1/work`. (The first version, `overlay`, had a
+/// writable one that needed it: such an image now gets a link farm, which every stage1 runs on.)
+pub const ROOTFS_OVERLAY: &str = "overlay-ro";
 
 /// The environment variable naming the lower dir of the stage1 root overlay (host path of the
 /// stage1 tree's rootfs) for the `run` entrypoint; absent when the pod has a link farm.

@@ -15,7 +15,7 @@
 //! | `coreos.com/rkt/stage1/gc` | `/usr/lib/rkt/stage1/gc` | `[--debug] [--local-config=DIR] <uuid>` |
 //! | `coreos.com/rkt/stage1/stop` | `/usr/lib/rkt/stage1/stop` | `[--force] <uuid>` |
 //! | `coreos.com/rkt/stage1/interface-version` | `6` | |
-//! | `rkt-rs.dev/stage1/rootfs` | `overlay` (rkt-rs's own, optional) | |
+//! | `rkt-rs.dev/stage1/rootfs` | `overlay-ro` (rkt-rs's own, optional) | |
 //!
 //! stage0 finds each entrypoint in the pod's `stage1/rootfs/` when the pod has a link farm,
 //! otherwise (see below) in `<data>/cas/tree/<stage1TreeStoreID>/rootfs/`.
@@ -46,14 +46,15 @@
 //! - `pod-created`, `stage1TreeStoreID`, `stage1/manifest`.
 //! - `stage1/rootfs/`: the stage1 image's rootfs (a hard-link farm of its rendered tree, so
 //!   stage1 must replace files by rename and never write into an existing file). Except for a
-//!   stage1 image annotated `rkt-rs.dev/stage1/rootfs=overlay` when the pod uses overlay (no
-//!   `--no-overlay`, overlayfs present): then `stage1/rootfs/` holds only the directories
+//!   stage1 image annotated `rkt-rs.dev/stage1/rootfs=overlay-ro` when the pod uses overlay
+//!   (no `--no-overlay`, overlayfs present): then `stage1/rootfs/` holds only the directories
 //!   stage0 writes into (`/`, `opt`, `opt/stage2` with the tree's modes and owners, plus the
-//!   per-app ones below), `stage1/work/` (0700) is created next to it, and `run` gets
+//!   per-app ones below), and `run` gets
 //!   `RKT_STAGE1_LOWER=<data>/cas/tree/<stage1TreeStoreID>/rootfs` in its environment. PID 1
-//!   mounts an overlay (lower = that tree, upper = `stage1/rootfs`, work = `stage1/work`) on
-//!   `stage1/rootfs` itself in the pod's mount namespace, so the host sees what stage1 writes
-//!   at the same paths while the pod sees the whole tree. The other entrypoints find their
+//!   mounts a read-only overlay (lower = `stage1/rootfs` over that tree) on `stage1/rootfs`
+//!   itself in the pod's mount namespace, and binds the host's `stage1/rootfs/rkt` over its
+//!   `/rkt`, so the host sees what stage1 writes at the same paths while the pod sees the
+//!   whole tree. The other entrypoints find their
 //!   own rootfs from their executable's path. Image gc keeps a tree a pod in any state but
 //!   `garbage` names in `stage1TreeStoreID`.
 //! - `appsinfo/<app>/manifest` (the image manifest) and `appsinfo/<app>/treeStoreID`.

@@ -14,7 +14,7 @@
 //!   must be real directories (no symlinks at all).
 //! - Mounts are made on the resolved node's fd (`/proc/self/fd/N`), never by path again.
 //! - Files stage1 generates (`/etc/hosts`, `/etc/resolv.conf`, `/etc/hostname`) are written
-//!   in the stage1 root under `rkt/etc/<app>/` and bind-mounted over the app's files; nothing
+//!   in the stage1 root's tmpfs under `tmp/etc/<app>/` and bind-mounted over the app's files; nothing
 //!   is written into the image's `/etc` except an empty mount-point file when one is missing.
 
 mod etc;
@@ -122,7 +122,7 @@ pub fn mount_pod(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<()> {
     // No /dev in the stage1 root: after the pivot, PID 1 and `enter` use only fds opened
     // before it, and every app gets its own. Its /proc stays (PID 1 reads its own maps).
     paths::setup_proc(&ctx.stage1_root, None, sys)?;
-    paths::setup_tmp(&ctx.stage1_root, sys)?;
+    paths::mount_stage1_tmp(&ctx.stage1_root, sys)?;
 
     let userns = match ctx.args.private_users {
         Some(range) => Some(userns::create_and_pin(ctx, range, sys)?),

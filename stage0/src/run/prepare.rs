@@ -333,7 +333,6 @@ fn lay_out(
     let lower = s1_tree.rootfs();
     if overlay && overlay_rootfs(&s1_manifest, &lower) {
         upper_dirs(&lower, &s1_rootfs).map_err(io_err("create", &s1_rootfs))?;
-        mkdir(&dir.join("stage1/work"), 0o700)?;
     } else {
         replicate(&lower, &s1_rootfs, FileMode::Link)
             .map_err(io_err("link the stage1 tree into", &s1_rootfs))?;

@@ -1,7 +1,8 @@
 //! `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname` of each app (rkt.md §5).
 //!
-//! Generated files are written in the stage1 root at `rkt/etc/<app>/<file>` (one copy per
-//! app, so an app editing its `/etc/hosts` does not change another's) and bind-mounted,
+//! Generated files are written in the stage1 root's tmpfs at `tmp/etc/<app>/<file>` (one copy
+//! per app, so an app editing its `/etc/hosts` does not change another's; a tmpfs, as nothing
+//! outside the pod reads them and files on the host's disk cost an inode each) and bind-mounted,
 //! read-write, over the app's file, which is resolved inside the app root (an image whose
 //! `/etc` is a symlink out of its rootfs still gets them inside). Host files (`host` values,
 //! or resolv.conf with `--net=host`) are bound read-only.
@@ -13,6 +14,9 @@ use std::path::{Path, PathBuf};
 use super::sys::{Follow, MountSys, NodeKind};
 use super::{Result, SetupError, sys_err};
 use crate::context::{AppContext, PodContext, RunArgs};
+
+/// Where the generated files go, under the stage1 root (its `/tmp` is a tmpfs).
+const GENERATED_DIR: &str = "tmp/etc";
 
 /// rkt's `hosts-fallback`.
 pub const HOSTS_FALLBACK: &str = "127.0.0.1   localhost localhost.localdomain localhost4 localhost4.localdomain4\n\
@@ -177,7 +181,7 @@ pub(super) fn apply(
             EtcSource::Write(text) | EtcSource::WriteIfMissing(text) => {
                 let path = ctx
                     .stage1_root
-                    .join("rkt/etc")
+                    .join(GENERATED_DIR)
                     .join(app.name.as_str())
                     .join(name);
                 sys.write_host_file(&path, text.as_bytes())

@@ -221,6 +221,14 @@ fn finds_thermal_throttle_dirs_of_cpus_only() {
     );
 }
 
+/// The stage1 root's own `/tmp`: a small tmpfs, where stage1 writes what only the pod reads
+/// (the generated `/etc` files): files on the host's disk would cost an inode each.
+pub(super) fn mount_stage1_tmp(root: &Path, sys: &mut dyn MountSys) -> Result<()> {
+    let tmp = open_dir(sys, root, "tmp", 0o755)?;
+    let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    mount(sys, "tmpfs", &tmp, flags, "mode=755,size=4m")
+}
+
 /// `/tmp`, created world-writable and sticky when the image has none.
 pub(super) fn setup_tmp(root: &Path, sys: &mut dyn MountSys) -> Result<()> {
     let rel = Path::new("tmp");

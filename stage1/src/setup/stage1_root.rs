@@ -1,15 +1,17 @@
 //! The stage1 root becomes a mount point (`pivot_root` needs one). For a pod with a link farm
 //! that is a bind of `stage1/rootfs` onto itself, as before. For a pod without one (stage0
-//! sets [`crate::context::STAGE1_LOWER_ENV`]) it is an overlay mounted ON `stage1/rootfs`:
-//! lower = the stage1 tree in the store, upper = `stage1/rootfs` itself, work = `stage1/work`.
-//! The host keeps seeing the upper dir, so every file stage1 writes (`rkt/status/<app>`,
-//! `rkt/appspec/...`) lands at the same host path as with a farm, while the pod's mount
-//! namespace sees the merged tree.
+//! sets [`crate::context::STAGE1_LOWER_ENV`]) it is a read-only overlay mounted ON
+//! `stage1/rootfs`: its lower layers are `stage1/rootfs` itself (the app mount points and
+//! manifests stage0 wrote) over the stage1 tree in the store. Read-only because a writable
+//! overlay costs a work dir and its checks at mount, and copy-ups later: each one a new inode
+//! on the host's disk, the larger part of a pod's start on slow disks. What stage1 writes
+//! lives under `/rkt` (`status/<app>`, `appspec/...`): the host dir `stage1/rootfs/rkt` is
+//! bound there, so those files land at the same host paths as with a farm.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::sys::{MountFlags, MountSys, Target};
+use super::sys::{Follow, MountFlags, MountSys, Target};
 use super::{Result, SetupError, sys_err};
 use crate::context::PodContext;
 
@@ -24,35 +26,51 @@ pub fn mount(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<()> {
             .bind(&target, &target, false, false)
             .map_err(sys_err("bind-mount onto itself", root));
     };
-    let work = ctx.pod_dir.join("stage1/work");
-    let data = overlay_options(&[lower], root, &work)?;
-    mount_overlay(sys, &target, &data).map_err(sys_err("mount the stage1 overlay on", root))
+    // Opened before the overlay hides it.
+    let state = root.join(STATE_DIR);
+    sys.mkdir_host(&state, 0o755, 0, 0)
+        .map_err(sys_err("create", &state))?;
+    let state_dir = sys.open_host(&state).map_err(sys_err("open", &state))?;
+    let data = format!("lowerdir={}:{}", plain_dir(root)?, plain_dir(lower)?);
+    sys.mount_fs("overlay", "overlay", &target, MountFlags::RDONLY, &data)
+        .map_err(sys_err("mount the stage1 overlay on", root))?;
+    let rel = Path::new(STATE_DIR);
+    let dst = sys
+        .open_in_root(root, rel, Follow::Never, None)
+        .map_err(sys_err("open in the stage1 root", &root.join(rel)))?;
+    sys.bind(&state_dir, &dst, false, false)
+        .map_err(sys_err("bind-mount the pod's state dir on", &dst.shown))
+}
+
+/// The stage1 root's writable dir (bound from the host, see the module docs).
+const STATE_DIR: &str = "rkt";
+
+/// `dir` as overlayfs options can carry it: refuses ',', ':', '\\' and non-UTF-8 bytes.
+fn plain_dir(dir: &Path) -> Result<String> {
+    match dir.to_str().filter(|s| !s.contains([',', ':', '\\'])) {
+        Some(s) => Ok(s.to_string()),
+        None => Err(SetupError::Sys {
+            op: "use as an overlay directory",
+            path: dir.to_path_buf(),
+            source: io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the path contains ',', ':', '\\' or non-UTF-8 bytes (use another --dir)",
+            ),
+        }),
+    }
 }
 
 /// `lowerdir=a:b,upperdir=u,workdir=w`; refuses paths overlayfs options cannot carry.
 pub fn overlay_options(lowers: &[&PathBuf], upper: &Path, work: &Path) -> Result<String> {
-    let plain = |dir: &Path| -> Result<String> {
-        match dir.to_str().filter(|s| !s.contains([',', ':', '\\'])) {
-            Some(s) => Ok(s.to_string()),
-            None => Err(SetupError::Sys {
-                op: "use as an overlay directory",
-                path: dir.to_path_buf(),
-                source: io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "the path contains ',', ':', '\\' or non-UTF-8 bytes (use another --dir)",
-                ),
-            }),
-        }
-    };
     let lowers = lowers
         .iter()
-        .map(|l| plain(l))
+        .map(|l| plain_dir(l))
         .collect::<Result<Vec<_>>>()?;
     Ok(format!(
         "lowerdir={},upperdir={},workdir={}",
         lowers.join(":"),
-        plain(upper)?,
-        plain(work)?
+        plain_dir(upper)?,
+        plain_dir(work)?
     ))
 }
 

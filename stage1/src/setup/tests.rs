@@ -361,7 +361,7 @@ fn normalizes_targets() {
 
 #[test]
 fn etc_files_default_and_flags() {
-    let hosts_dir = format!("{S1}/rkt/etc/web");
+    let hosts_dir = format!("{S1}/tmp/etc/web");
     // Default: hosts only if the image has none; hostname always; resolv.conf untouched.
     let mut sys = RecordingSys {
         missing: vec![PathBuf::from(ROOT).join("etc/hosts")],

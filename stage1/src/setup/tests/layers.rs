@@ -71,18 +71,28 @@ fn oci_layers_stack_below_the_image_tree() {
 }
 
 #[test]
-fn stage1_root_is_an_overlay_on_itself_without_a_link_farm() {
+fn stage1_root_is_a_read_only_overlay_on_itself_without_a_link_farm() {
     let mut c = simple();
     c.stage1_lower = Some(PathBuf::from("/d/cas/tree/deps-sha512-s1/rootfs"));
     let calls = run(&c, &mut RecordingSys::default());
     assert_eq!(calls[0], "rprivate /");
+    // No upper or work dir: nothing is created on the host's disk for it but `rkt`, which is
+    // bound writable over the merged tree's `/rkt`.
+    assert_eq!(calls[1], format!("mkdir-host {S1}/rkt 755 0:0"));
     assert_eq!(
-        calls[1],
-        format!(
-            "mount overlay overlay {S1} - lowerdir=/d/cas/tree/deps-sha512-s1/rootfs,\
-             upperdir={S1},workdir={POD}/stage1/work,volatile"
-        )
+        calls[2],
+        format!("mount overlay overlay {S1} ro lowerdir={S1}:/d/cas/tree/deps-sha512-s1/rootfs")
     );
+    assert_eq!(calls[3], format!("bind {S1}/rkt {S1}/rkt"));
+    // The generated /etc files go to the stage1 root's own tmpfs, mounted before them.
+    let starting = |prefix: String| {
+        calls
+            .iter()
+            .position(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in:\n{}", calls.join("\n")))
+    };
+    let tmp = starting(format!("mount tmpfs tmpfs {S1}/tmp "));
+    assert!(tmp < starting(format!("write {S1}/tmp/etc/web/hostname ")));
     assert!(!calls.contains(&format!("bind {S1} {S1}")));
     // Paths overlayfs options cannot carry are refused, not mangled.
     c.stage1_lower = Some(PathBuf::from("/d/a,b/rootfs"));
@@ -152,7 +162,7 @@ fn mounts_first_then_the_network_dependent_etc_files_volumes_and_read_only_root(
     let mut sys = RecordingSys::default();
     finish_pod(&c, &mut sys).unwrap();
     let late = sys.calls;
-    let dir = format!("{S1}/rkt/etc/web");
+    let dir = format!("{S1}/tmp/etc/web");
     let resolv = pos(
         &late,
         &format!("write {dir}/resolv.conf nameserver 10.1.0.1\\n"),
