@@ -352,7 +352,9 @@ fn lay_out(
         }
         let app_dir = s1_rootfs.join("opt/stage2").join(app.name.as_str());
         mkdir(&app_dir, DIR_MODE)?;
-        write_file(&app_dir.join("manifest"), &manifest)?;
+        // The same bytes as appsinfo's copy, never rewritten: a link costs no inode on disk.
+        let copy = app_dir.join("manifest");
+        fs::hard_link(info_dir.join("manifest"), &copy).map_err(io_err("link", &copy))?;
         let rootfs = app_dir.join("rootfs");
         if overlay {
             mkdir(&rootfs, 0o755)?;
