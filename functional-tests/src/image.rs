@@ -155,6 +155,8 @@ fn set_named(obj: &mut Value, field: &str, name: &str, value: &str) {
 pub const STAGE1_NAME: &str = "rkt-rs.dev/stage1-default";
 /// Where the multi-call binary lives in the stage1 rootfs.
 pub const STAGE1_DIR: &str = "usr/lib/rkt/stage1";
+/// The app skeleton in the stage1 rootfs (the same path as stage1's `setup::APP_SKEL`).
+pub const APP_SKEL_DIR: &str = "usr/lib/rkt/app-skel";
 /// The entrypoints: annotation suffix and the multi-call name it runs.
 pub const STAGE1_ENTRYPOINTS: [(&str, &str); 4] = [
     ("run", "init"),
@@ -175,6 +177,13 @@ pub fn stage1_image(binary: &[u8], name: &str, version: &str) -> ImageBuilder {
         b.dir(dir, 0o755, (0, 0));
     }
     b.dir("tmp", 0o1777, (0, 0));
+    // The app skeleton, every app overlay's bottom layer (stage1's `setup::APP_SKEL`). No
+    // `tmp`: nothing under /usr is world-writable, not even in the store's tree.
+    b.dir(APP_SKEL_DIR, 0o755, (0, 0));
+    for dir in ["dev", "proc", "sys", "etc"] {
+        b.dir(&format!("{APP_SKEL_DIR}/{dir}"), 0o755, (0, 0));
+    }
+    b.file(&format!("{APP_SKEL_DIR}/etc/hostname"), b"", 0o644, (0, 0));
     for (annotation, entry) in STAGE1_ENTRYPOINTS {
         let value = format!("/{STAGE1_DIR}/{entry}");
         b.annotation(&format!("coreos.com/rkt/stage1/{annotation}"), &value);

@@ -188,6 +188,13 @@ fn check_stage1(path: &Path, binary: Option<&[u8]>) {
     for dir in ["opt/stage2", "rkt", "proc", "dev", "sys", "tmp", "etc"] {
         assert_eq!(entries[Path::new(dir)].0.kind, EntryKind::Dir, "{dir}");
     }
+    // The app skeleton: the mount points every app gets.
+    let skel = Path::new("usr/lib/rkt/app-skel");
+    for dir in ["dev", "proc", "sys", "etc"] {
+        assert_eq!(entries[&skel.join(dir)].0.kind, EntryKind::Dir, "{dir}");
+    }
+    let (hostname, data) = &entries[&skel.join("etc/hostname")];
+    assert_eq!((hostname.kind.clone(), data.len()), (EntryKind::File, 0));
     for (p, (h, _)) in &entries {
         assert_eq!((h.uid, h.gid), (0, 0), "{} is root-owned", p.display());
         if h.kind == EntryKind::File {

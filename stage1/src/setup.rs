@@ -238,11 +238,40 @@ fn mount_app_root(
         }
         _ => app.lower.clone(),
     };
+    let skel = match userns {
+        None => app_skel(ctx, sys)?,
+        // Its root-owned entries would show as unmapped inside the user namespace.
+        Some(_) => None,
+    };
     let lowers: Vec<&PathBuf> = std::iter::once(&lower)
         .chain(app.lower_layers.iter())
+        .chain(skel.as_ref())
         .collect();
     let data = stage1_root::overlay_options(&lowers, &app.upper, &app.work)?;
     stage1_root::mount_overlay(sys, &target, &data).map_err(sys_err("mount the overlay on", root))
+}
+
+/// Where the stage1 image keeps the app skeleton: the directories every app root gets a mount
+/// on (`dev`, `proc`, `sys`, `etc`) and `etc/hostname`, which is always bound over.
+pub const APP_SKEL: &str = "usr/lib/rkt/app-skel";
+
+/// The stage1 image's app skeleton as a host path, if it has one. It becomes every app
+/// overlay's bottom layer, so an image without those mount points does not need them made
+/// in its upper dir: each would be an inode on the host's disk, per app and pod. The image's
+/// own entries are above it and win. From the store's tree when the stage1 root is an overlay
+/// (an overlay as a lower layer would stack them one deeper), else from the link farm.
+fn app_skel(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<Option<PathBuf>> {
+    let skel = ctx
+        .stage1_lower
+        .as_ref()
+        .unwrap_or(&ctx.stage1_root)
+        .join(APP_SKEL);
+    match sys.open_host(&skel) {
+        Ok(t) if t.is_dir => Ok(Some(skel)),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(sys_err("open", &skel)(e)),
+    }
 }
 
 /// Then: `pivot_root` into `ctx.stage1_root` (old root detached), so afterwards `/` is the

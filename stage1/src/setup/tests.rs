@@ -92,8 +92,8 @@ fn order_private_then_stage1_then_app() {
     let overlay = pos(
         &calls,
         &format!(
-            "mount overlay overlay {ROOT} - lowerdir=/d/cas/tree/deps-sha512-aa/rootfs,\
-             upperdir={POD}/overlay/deps-sha512-aa/upper/web,workdir={POD}/overlay/deps-sha512-aa/work/web,volatile"
+            "mount overlay overlay {ROOT} - lowerdir=/d/cas/tree/deps-sha512-aa/rootfs:\
+             {S1}/usr/lib/rkt/app-skel,upperdir={POD}/overlay/deps-sha512-aa/upper/web,workdir={POD}/overlay/deps-sha512-aa/work/web,volatile"
         ),
     );
     let upper = pos(

@@ -64,10 +64,37 @@ fn oci_layers_stack_below_the_image_tree() {
         &calls,
         &format!(
             "mount overlay overlay {ROOT} - lowerdir=/d/cas/tree/deps-sha512-aa/rootfs:\
-             /d/cas/tree/layer-sha256-bb/rootfs:/d/cas/tree/layer-sha256-cc/rootfs,\
+             /d/cas/tree/layer-sha256-bb/rootfs:/d/cas/tree/layer-sha256-cc/rootfs:\
+             {S1}/usr/lib/rkt/app-skel,\
              upperdir={POD}/overlay/deps-sha512-aa/upper/web,workdir={POD}/overlay/deps-sha512-aa/work/web,volatile"
         ),
     );
+}
+
+#[test]
+fn the_stage1_app_skeleton_is_the_bottom_layer_when_there_is_one() {
+    let app_overlay = |calls: &[String]| {
+        calls
+            .iter()
+            .find(|l| l.starts_with(&format!("mount overlay overlay {ROOT} ")))
+            .cloned()
+            .unwrap_or_else(|| panic!("no app overlay in:\n{}", calls.join("\n")))
+    };
+    // A stage1 root that is an overlay: the skeleton comes from the store's tree.
+    let mut c = simple();
+    c.stage1_lower = Some(PathBuf::from("/d/cas/tree/deps-sha512-s1/rootfs"));
+    let line = app_overlay(&run(&c, &mut RecordingSys::default()));
+    let want = "lowerdir=/d/cas/tree/deps-sha512-aa/rootfs:\
+                /d/cas/tree/deps-sha512-s1/rootfs/usr/lib/rkt/app-skel,upperdir=";
+    assert!(line.contains(want), "{line}");
+    // A stage1 image without one (not ours, or older): the image tree alone.
+    let mut sys = RecordingSys {
+        missing: vec![PathBuf::from(format!("{S1}/usr/lib/rkt/app-skel"))],
+        ..RecordingSys::default()
+    };
+    let line = app_overlay(&run(&simple(), &mut sys));
+    let want = "lowerdir=/d/cas/tree/deps-sha512-aa/rootfs,upperdir=";
+    assert!(line.contains(want), "{line}");
 }
 
 #[test]
