@@ -24,7 +24,7 @@ command -v crun >/dev/null || { echo "run-net.sh: crun is missing (make deps)" >
 . bench/lib.sh
 cgroup2_view "$0" "$@"
 
-scratch=$(mktemp -d /var/tmp/rkt-bench-net.XXXXXX)
+scratch=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}"/rkt-bench-net.XXXXXX)
 data=$scratch/data
 cleanup() {
 	release_pods run-net.sh "$data"

@@ -27,7 +27,7 @@ done
 . bench/lib.sh
 cgroup2_view "$0" "$@"
 
-scratch=$(mktemp -d /var/tmp/rkt-bench-oci.XXXXXX)
+scratch=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}"/rkt-bench-oci.XXXXXX)
 registry_pid=""
 cleanup() {
 	if [ -n "$registry_pid" ]; then kill "$registry_pid" 2>/dev/null; wait "$registry_pid" 2>/dev/null || true; fi

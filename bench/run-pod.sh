@@ -28,7 +28,7 @@ command -v crun >/dev/null || command -v runc >/dev/null ||
 . bench/lib.sh
 cgroup2_view "$0" "$@"
 
-scratch=$(mktemp -d /var/tmp/rkt-bench-pod.XXXXXX)
+scratch=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}"/rkt-bench-pod.XXXXXX)
 data=$scratch/data
 cleanup() {
 	release_pods run-pod.sh "$data"

@@ -22,7 +22,7 @@ mkdir -p "$out"
 [ "$(id -u)" = 0 ] || { echo "run-scale.sh: pods need root" >&2; exit 1; }
 . bench/lib.sh
 
-scratch=$(mktemp -d /var/tmp/rkt-bench-scale.XXXXXX)
+scratch=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}"/rkt-bench-scale.XXXXXX)
 data=$scratch/data
 cleanup() {
 	release_pods run-scale.sh "$data" "$scratch/gcdata"

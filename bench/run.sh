@@ -27,7 +27,7 @@ target=${CARGO_TARGET_DIR:-$PWD/target}
 cargo build --release -p rkt
 cargo build --release -p aci --example extract
 rkt=${RKT:-$target/x86_64-unknown-linux-gnu/release/rkt}
-scratch=$(mktemp -d /var/tmp/rkt-bench.XXXXXX)
+scratch=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}"/rkt-bench.XXXXXX)
 chmod 755 "$scratch"
 trap 'rm -rf "$scratch"' EXIT
 
