@@ -25,6 +25,8 @@ pub const ROOTFS_ANNOTATION: &str = "rkt-rs.dev/stage1/rootfs";
 /// read-only over the tree and needs no `stage1/work`. (The first version, `overlay`, had a
 /// writable one that needed it: such an image now gets a link farm, which every stage1 runs on.)
 pub const ROOTFS_OVERLAY: &str = "overlay-ro";
+/// The first value (see [`ROOTFS_OVERLAY`]).
+const ROOTFS_OVERLAY_V1: &str = "overlay";
 
 /// The environment variable naming the lower dir of the stage1 root overlay (host path of the
 /// stage1 tree's rootfs) for the `run` entrypoint; absent when the pod has a link farm.
@@ -33,6 +35,16 @@ pub const STAGE1_LOWER_ENV: &str = "RKT_STAGE1_LOWER";
 /// Whether a stage1 image asks for the overlay rootfs instead of a link farm.
 pub fn wants_overlay_rootfs(manifest: &ImageManifest) -> bool {
     manifest.annotations.get(ROOTFS_ANNOTATION) == Some(ROOTFS_OVERLAY)
+}
+
+/// Whether a pod of this stage1 image may have been prepared without a link farm: by this
+/// stage0, or by one that knew the first value (its pods still find their entrypoints in the
+/// store, so they can be run, entered, stopped and collected after an upgrade).
+fn may_lack_farm(manifest: &ImageManifest) -> bool {
+    matches!(
+        manifest.annotations.get(ROOTFS_ANNOTATION),
+        Some(ROOTFS_OVERLAY | ROOTFS_OVERLAY_V1)
+    )
 }
 
 /// A stage1 entrypoint.
@@ -171,7 +183,7 @@ pub fn locate(pod_dir: &Path, ep: Entrypoint) -> Result<Located, Stage1AbiError>
     let rel = entrypoint_rel(&manifest, ep)?;
     let in_pod = pod_dir.join("stage1/rootfs").join(&rel);
     // A foreign stage1 always has its link farm; only ours may have none.
-    if !wants_overlay_rootfs(&manifest) || in_pod.symlink_metadata().is_ok() {
+    if !may_lack_farm(&manifest) || in_pod.symlink_metadata().is_ok() {
         return Ok(Located {
             path: in_pod,
             store_rootfs: None,
@@ -283,6 +295,19 @@ mod tests {
         let l = locate(&pod, Entrypoint::Run).unwrap();
         assert_eq!(l.path, tree.join("usr/lib/rkt/stage1/init"));
         assert_eq!(l.store_rootfs.as_deref(), Some(tree.as_path()));
+        // A pod prepared with the first value: still found in the store.
+        let mut v1 = anns.clone();
+        v1.pop();
+        v1.push((ROOTFS_ANNOTATION, ROOTFS_OVERLAY_V1));
+        write(&v1);
+        assert_eq!(
+            locate(&pod, Entrypoint::Run)
+                .unwrap()
+                .store_rootfs
+                .as_deref(),
+            Some(tree.as_path())
+        );
+        write(&anns);
         // Ours with a farm (an older pod): the farm.
         let farm = pod.join("stage1/rootfs/usr/lib/rkt/stage1");
         std::fs::create_dir_all(&farm).unwrap();
