@@ -9,6 +9,8 @@ pub const MAX_INSTRUCTIONS: usize = 4096;
 // Opcodes (linux/bpf_common.h): class | size | mode, or class | op | source.
 /// BPF_LD | BPF_W | BPF_ABS (the first two are 0).
 const LD_W_ABS: u16 = 0x20;
+/// BPF_JMP | BPF_JA: an unconditional jump by `k` (the conditional ones reach 255 at most).
+const JMP_JA: u16 = 0x05;
 const JMP_JEQ_K: u16 = 0x05 | 0x10;
 const JMP_JGE_K: u16 = 0x05 | 0x30;
 const JMP_JSET_K: u16 = 0x05 | 0x40;
@@ -142,12 +144,98 @@ pub fn program(
     for block in checked {
         p.extend_from_slice(block);
     }
-    for n in numbers {
-        p.push(jump(JMP_JEQ_K, *n as u32, 0, 1));
-        p.push(ret(on_match));
-    }
-    p.push(ret(mismatch));
+    p.extend(number_tree(numbers, on_match, mismatch));
     p
+}
+
+/// `numbers` answer `on_match`, every other number `mismatch`: a balanced tree of `JGE`
+/// comparisons over the points where the answer changes (the ends of each run of consecutive
+/// numbers), with a return at each leaf. Docker's allowlist is ~60 runs, so a call costs about
+/// seven comparisons instead of a scan of up to 350, and the kernel has a third of the
+/// instructions to check and compile when the app starts.
+fn number_tree(numbers: &[i64], on_match: Action, mismatch: Action) -> Vec<SockFilter> {
+    let mut sorted: Vec<u32> = numbers.iter().map(|n| *n as u32).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    // bounds[i] starts interval i + 1; interval 0 (below every number) answers `mismatch`,
+    // and each bound flips the answer.
+    let mut bounds: Vec<u32> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        while i + 1 < sorted.len() && sorted[i + 1] == sorted[i] + 1 {
+            i += 1;
+        }
+        bounds.push(start);
+        if let Some(end) = sorted[i].checked_add(1) {
+            bounds.push(end);
+        }
+        i += 1;
+    }
+    let answer = |interval: usize| {
+        if interval % 2 == 1 {
+            on_match
+        } else {
+            mismatch
+        }
+    };
+    subtree(&bounds, 0, bounds.len(), &answer)
+}
+
+/// The code for intervals `first..=last` (interval `i` starts at `bounds[i - 1]`).
+fn subtree(
+    bounds: &[u32],
+    first: usize,
+    last: usize,
+    answer: &dyn Fn(usize) -> Action,
+) -> Vec<SockFilter> {
+    if first == last {
+        return vec![ret(answer(first))];
+    }
+    let mid = (first + last).div_ceil(2);
+    let below = subtree(bounds, first, mid - 1, answer);
+    let above = subtree(bounds, mid, last, answer);
+    let mut code = Vec::with_capacity(2 + below.len() + above.len());
+    match u8::try_from(below.len()) {
+        // nr >= bound: jump over the lower half.
+        Ok(skip) => code.push(jump(JMP_JGE_K, bounds[mid - 1], skip, 0)),
+        Err(_) => {
+            code.push(jump(JMP_JGE_K, bounds[mid - 1], 0, 1));
+            code.push(stmt(JMP_JA, below.len() as u32));
+        }
+    }
+    code.extend(below);
+    code.extend(above);
+    code
+}
+
+/// Runs `program` on a call the way the kernel would (for tests): the number, the
+/// architecture and the first argument's low half; `None` for a malformed program.
+#[cfg(test)]
+pub fn evaluate(program: &[SockFilter], nr: u32, arch: u32, arg0: u32) -> Option<u32> {
+    let mut acc = 0u32;
+    let mut pc = 0usize;
+    while let Some(i) = program.get(pc) {
+        pc += 1;
+        let skip = |taken: bool| usize::from(if taken { i.jt } else { i.jf });
+        match i.code {
+            LD_W_ABS => {
+                acc = match i.k {
+                    NR => nr,
+                    ARCH => arch,
+                    ARG0_LOW => arg0,
+                    _ => return None,
+                }
+            }
+            JMP_JA => pc += i.k as usize,
+            JMP_JEQ_K => pc += skip(acc == i.k),
+            JMP_JGE_K => pc += skip(acc >= i.k),
+            JMP_JSET_K => pc += skip(acc & i.k != 0),
+            RET_K => return Some(i.k),
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// `seccomp(SECCOMP_SET_MODE_FILTER, 0, prog)` for the calling thread. The kernel requires
