@@ -194,7 +194,9 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
         std::process::exit(code);
     }
     drop((ready_w, go_r, logs, stage1_dir));
-    // While the child sets the pod up: the migrations clone3 could not spare (v1).
+    // While the child sets the pod up: the device program (on a thread; waited for before
+    // "go") and the migrations clone3 could not spare (v1).
+    let devices = made.restrict_devices();
     if let Err(e) = made.place_stage1(child, placed) {
         kill_child(&ctx, child);
         return Err(cg_err(e));
@@ -212,7 +214,10 @@ pub fn main(argv: &[String]) -> Result<i32, InitError> {
         // A failed write means the child is gone already; parent_main reports it.
         let _ = send_net_result(&mut go_w, &result);
     }
-    parent_main(&ctx, child, ready_r, go_w, &mut guard)
+    parent_main(&ctx, child, (ready_r, go_w), devices, &mut guard).map_err(|e| match e {
+        ParentError::Init(e) => e,
+        ParentError::Cgroup(e) => cg_err(e),
+    })
 }
 
 /// What PID 1 needs from the pod's networks, sent on the "go" pipe once the host side added
@@ -373,22 +378,28 @@ fn read_byte(pipe: &mut File) -> bool {
 fn parent_main(
     ctx: &PodContext,
     child: i32,
-    mut ready: File,
-    mut go: File,
+    (mut ready, mut go): (File, File),
+    devices: cgroup::DeviceJob,
     guard: &mut NetGuard,
-) -> Result<i32, InitError> {
+) -> Result<i32, ParentError> {
     let is_ready = read_byte(&mut ready);
     drop(ready);
     if !is_ready {
         // The child already printed why; its code does not matter, stage1 failed.
+        let _ = devices.wait();
         wait_child(child, true);
         return Ok(stage2::EXIT_FAILURE);
+    }
+    if let Err(e) = devices.wait() {
+        drop(go); // EOF: the child gives up without starting any app.
+        wait_child(child, true);
+        return Err(ParentError::Cgroup(e));
     }
     let pid_file = ctx.pod_dir.join("pid");
     if let Err(e) = write_atomic(&pid_file, child.to_string().as_bytes()) {
         drop(go); // EOF: the child gives up without starting any app.
         wait_child(child, true);
-        return Err(e.into());
+        return Err(ParentError::Init(e.into()));
     }
     // A failed write means the child is gone already; waitpid below reports it.
     if go.write_all(b"G").is_ok() {
@@ -413,6 +424,12 @@ fn parent_main(
             }
         }
     }
+}
+
+/// What stops the host side after the clone: the cgroup error still needs the pod's uuid.
+enum ParentError {
+    Init(InitError),
+    Cgroup(cgroup::CgroupError),
 }
 
 /// Reaps `child` (blocking or not); its rkt exit code once it is gone.
