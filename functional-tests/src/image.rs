@@ -173,7 +173,8 @@ pub fn stage1_image(binary: &[u8], name: &str, version: &str) -> ImageBuilder {
     for link in ["init", "enter", "gc", "stop", "stage2"] {
         b.symlink(&format!("{STAGE1_DIR}/{link}"), "rkt-stage1");
     }
-    for dir in ["opt/stage2", "rkt", "proc", "dev", "sys", "etc"] {
+    // `oldroot`: where PID 1's pivot_root puts the host's root until it is detached.
+    for dir in ["opt/stage2", "rkt", "proc", "dev", "sys", "etc", "oldroot"] {
         b.dir(dir, 0o755, (0, 0));
     }
     b.dir("tmp", 0o1777, (0, 0));
@@ -189,7 +190,7 @@ pub fn stage1_image(binary: &[u8], name: &str, version: &str) -> ImageBuilder {
         b.annotation(&format!("coreos.com/rkt/stage1/{annotation}"), &value);
     }
     b.annotation("coreos.com/rkt/stage1/interface-version", "6");
-    // Our stage1 mounts its rootfs as an overlay of the store tree: stage0 makes no link farm.
+    // Our stage1 mounts the store's tree as its root (binds): stage0 makes no link farm.
     b.annotation("rkt-rs.dev/stage1/rootfs", "overlay-ro");
     b
 }

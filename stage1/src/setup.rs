@@ -258,8 +258,8 @@ pub const APP_SKEL: &str = "usr/lib/rkt/app-skel";
 /// The stage1 image's app skeleton as a host path, if it has one. It becomes every app
 /// overlay's bottom layer, so an image without those mount points does not need them made
 /// in its upper dir: each would be an inode on the host's disk, per app and pod. The image's
-/// own entries are above it and win. From the store's tree when the stage1 root is an overlay
-/// (an overlay as a lower layer would stack them one deeper), else from the link farm.
+/// own entries are above it and win. From the store's tree when the stage1 root is bound from
+/// it, else from the link farm.
 fn app_skel(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<Option<PathBuf>> {
     let skel = ctx
         .stage1_lower

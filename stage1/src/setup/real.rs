@@ -355,9 +355,14 @@ impl MountSys for RealMountSys {
     }
 
     fn pivot_root(&mut self, new_root: &Path) -> io::Result<()> {
-        // pivot_root(".", ".") stacks the old root on the new one; detaching it then leaves
-        // only the new root, without needing a put_old directory in the image.
         rustix::process::chdir(new_root)?;
+        if is_dir(Path::new(OLD_ROOT)) {
+            rustix::process::pivot_root(".", OLD_ROOT)?;
+            rustix::process::chdir("/")?;
+            return detach_in_child(&Path::new("/").join(OLD_ROOT));
+        }
+        // A tree without the dir: pivot_root(".", ".") stacks the old root on the new one,
+        // and detaching it leaves only the new root.
         rustix::process::pivot_root(".", ".")?;
         rustix::mount::unmount(".", UnmountFlags::DETACH)?;
         rustix::process::chdir("/")?;
@@ -383,6 +388,35 @@ impl MountSys for RealMountSys {
             MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
         )?;
         Ok(())
+    }
+}
+
+/// The stage1 image's empty dir the host's root is moved to by `pivot_root`.
+const OLD_ROOT: &str = "oldroot";
+
+fn is_dir(path: &Path) -> bool {
+    rfs::lstat(path)
+        .is_ok_and(|st| rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::Directory)
+}
+
+/// Detaches the mount tree at `path` (the host's old root) in a child process sharing our
+/// mount namespace, reaped later like any orphan. Unmounting waits for an RCU grace period,
+/// which takes milliseconds while the host is busy (a previous pod's network namespace being
+/// torn down, say); the pod goes on meanwhile: nothing of it is under `path`, and an app's
+/// copy of the namespace drops the whole old tree with its own pivot. Must be called while
+/// single-threaded (PID 1 before any app). Without a child, it is detached here.
+fn detach_in_child(path: &Path) -> io::Result<()> {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: single-threaded (see above); the child only makes raw system calls and _exits.
+    match unsafe { libc::fork() } {
+        0 => {
+            // SAFETY: a valid C string; umount2 and _exit are async-signal-safe.
+            let rc = unsafe { libc::umount2(c_path.as_ptr(), libc::MNT_DETACH) };
+            unsafe { libc::_exit(if rc == 0 { 0 } else { 1 }) }
+        }
+        -1 => Ok(rustix::mount::unmount(path, UnmountFlags::DETACH)?),
+        _ => Ok(()),
     }
 }
 

@@ -1,12 +1,12 @@
 //! The stage1 root becomes a mount point (`pivot_root` needs one). For a pod with a link farm
 //! that is a bind of `stage1/rootfs` onto itself, as before. For a pod without one (stage0
-//! sets [`crate::context::STAGE1_LOWER_ENV`]) it is a read-only overlay mounted ON
-//! `stage1/rootfs`: its lower layers are `stage1/rootfs` itself (the app mount points and
-//! manifests stage0 wrote) over the stage1 tree in the store. Read-only because a writable
-//! overlay costs a work dir and its checks at mount, and copy-ups later: each one a new inode
-//! on the host's disk, the larger part of a pod's start on slow disks. What stage1 writes
-//! lives under `/rkt` (`status/<app>`, `appspec/...`): the host dir `stage1/rootfs/rkt` is
-//! bound there, so those files land at the same host paths as with a farm.
+//! sets [`crate::context::STAGE1_LOWER_ENV`]) it is the stage1 tree in the store, bound
+//! read-only ON `stage1/rootfs`, with the two dirs stage0 and stage1 fill per pod bound from
+//! the host over the tree's empty ones: `opt/stage2` (the app mount points and manifests,
+//! read-only) and `rkt` (writable: `status/<app>`, `appspec/...` land at the same host paths
+//! as with a farm). Binds, not an overlay: no upper or work dir (each a new inode on the
+//! host's disk), and no overlay superblock, whose teardown when the pod ends waits for an
+//! RCU grace period of its own (milliseconds when the host is busy).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -15,7 +15,8 @@ use super::sys::{Follow, MountFlags, MountSys, Target};
 use super::{Result, SetupError, sys_err};
 use crate::context::PodContext;
 
-/// Mounts the stage1 root on itself (farm) or as an overlay (see the module docs).
+/// Mounts the stage1 root on itself (farm) or as binds of the store's tree (see the module
+/// docs).
 pub fn mount(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<()> {
     let root = &ctx.stage1_root;
     let target = sys
@@ -26,21 +27,29 @@ pub fn mount(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<()> {
             .bind(&target, &target, false, false)
             .map_err(sys_err("bind-mount onto itself", root));
     };
-    // Opened before the overlay hides it.
+    // Opened before the tree hides them.
     let state = root.join(STATE_DIR);
     sys.mkdir_host(&state, 0o755, 0, 0)
         .map_err(sys_err("create", &state))?;
     let state_dir = sys.open_host(&state).map_err(sys_err("open", &state))?;
-    let data = format!("lowerdir={}:{}", plain_dir(root)?, plain_dir(lower)?);
-    sys.mount_fs("overlay", "overlay", &target, MountFlags::RDONLY, &data)
-        .map_err(sys_err("mount the stage1 overlay on", root))?;
-    let rel = Path::new(STATE_DIR);
-    let dst = sys
-        .open_in_root(root, rel, Follow::Never, None)
-        .map_err(sys_err("open in the stage1 root", &root.join(rel)))?;
-    sys.bind(&state_dir, &dst, false, false)
-        .map_err(sys_err("bind-mount the pod's state dir on", &dst.shown))
+    let apps = root.join(APPS_DIR);
+    let apps_dir = sys.open_host(&apps).map_err(sys_err("open", &apps))?;
+    let tree = sys.open_host(lower).map_err(sys_err("open", lower))?;
+    sys.bind(&tree, &target, false, true)
+        .map_err(sys_err("bind-mount the stage1 tree read-only on", root))?;
+    for (rel, dir, read_only) in [(APPS_DIR, &apps_dir, true), (STATE_DIR, &state_dir, false)] {
+        let rel = Path::new(rel);
+        let dst = sys
+            .open_in_root(root, rel, Follow::Never, None)
+            .map_err(sys_err("open in the stage1 root", &root.join(rel)))?;
+        sys.bind(dir, &dst, false, read_only)
+            .map_err(sys_err("bind-mount the pod's dir on", &dst.shown))?;
+    }
+    Ok(())
 }
+
+/// Where the app mount points and manifests are (stage0 makes them, see the module docs).
+const APPS_DIR: &str = "opt/stage2";
 
 /// The stage1 root's writable dir (bound from the host, see the module docs).
 const STATE_DIR: &str = "rkt";
