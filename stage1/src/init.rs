@@ -426,6 +426,9 @@ fn parent_main(
     }
 }
 
+/// Where PID 1 writes each app's exit status (`status/<app>`, rkt's layout).
+const STATUS_DIR: &str = "/rkt/status";
+
 /// What stops the host side after the clone: the cgroup error still needs the pod's uuid.
 enum ParentError {
     Init(InitError),
@@ -475,6 +478,13 @@ fn pod_main(
     }
     let mut mounts = RealMountSys;
     setup::mount_pod(&ctx, &mut mounts)?;
+    // The state dirs filled after the pivot, made now (through the host path of the stage1
+    // root's /rkt), while the host side may still add the networks: each is an inode on the
+    // host's disk.
+    for dir in [STATUS_DIR, appspec::APPSPEC_DIR] {
+        let path = ctx.stage1_root.join(dir.trim_start_matches('/'));
+        std::fs::create_dir_all(&path).map_err(sys_err(format!("create {}", path.display())))?;
+    }
     let hostname = ctx.hostname();
     ns::set_hostname(&hostname).map_err(sys_err(format!("set the hostname {hostname:?}")))?;
     // Opened on the host side: the stage1 root's /dev may not hold a null device.
@@ -503,7 +513,7 @@ fn pod_main(
     for (path, spec) in &plan.specs {
         write_atomic(path, &to_json(spec))?;
     }
-    let status_dir = Path::new("/rkt/status");
+    let status_dir = Path::new(STATUS_DIR);
     std::fs::create_dir_all(status_dir)
         .map_err(sys_err(format!("create {}", status_dir.display())))?;
     ready

@@ -106,8 +106,8 @@ pub fn prepare_pod(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<()> {
 }
 
 /// The part of the pod tree that does not depend on the pod's network: the stage1 root, and
-/// each app's root with its `/dev`, `/proc`, `/sys` and `/tmp`. PID 1 runs it while the host
-/// side still adds the networks.
+/// each app's root with its `/dev`, `/proc`, `/sys`, `/tmp`, `/etc/hosts` and
+/// `/etc/hostname`. PID 1 runs it while the host side still adds the networks.
 pub fn mount_pod(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<()> {
     let root = Path::new("/");
     sys.make_rprivate(root)
@@ -129,17 +129,20 @@ pub fn mount_pod(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<()> {
         None => None,
     };
     let mut masks = paths::Masks::default();
+    let (etc, _) = etc::plan(ctx)?.split();
     for app in &ctx.apps {
         let masks = (!ctx.args.disable_paths).then_some(&mut masks);
         mount_app(ctx, app, tty.as_ref(), userns.as_ref(), masks, sys)?;
+        // Before any volume (see `finish_app`).
+        etc::apply(ctx, app, &etc, sys)?;
     }
     Ok(())
 }
 
-/// The rest, once the network is known (`ctx.args.net_resolv_conf`): each app's `/etc`
-/// files, then its volumes, then its read-only root.
+/// The rest, once the network is known (`ctx.args.net_resolv_conf`): each app's
+/// `resolv.conf`, then its volumes, then its read-only root.
 pub fn finish_pod(ctx: &PodContext, sys: &mut dyn MountSys) -> Result<()> {
-    let etc = etc::plan(ctx)?;
+    let (_, etc) = etc::plan(ctx)?.split();
     for app in &ctx.apps {
         finish_app(ctx, app, &etc, sys)?;
     }

@@ -37,6 +37,20 @@ pub(super) struct EtcPlan {
     pub files: Vec<(&'static str, EtcSource)>,
 }
 
+impl EtcPlan {
+    /// The files the pod's network cannot change (`hosts`, `hostname`), and the rest
+    /// (`resolv.conf`, which may come from a CNI result). PID 1 puts the first in place while
+    /// the host side still adds the networks: a missing `/etc/hosts` is a new file in the
+    /// app's upper dir, an inode on the host's disk, off the start's longest path there.
+    pub fn split(self) -> (EtcPlan, EtcPlan) {
+        let (early, late) = self
+            .files
+            .into_iter()
+            .partition(|(name, _)| *name != "resolv.conf");
+        (EtcPlan { files: early }, EtcPlan { files: late })
+    }
+}
+
 fn flag_err(flag: &str, problem: impl Into<String>) -> SetupError {
     SetupError::Flag {
         flag: flag.to_string(),

@@ -166,7 +166,7 @@ fn later_apps_hide_with_binds_of_the_first_empty_tmpfs() {
 
 #[test]
 fn mounts_first_then_the_network_dependent_etc_files_volumes_and_read_only_root() {
-    // What PID 1 does while the host side adds the networks: no /etc file, no volume.
+    // What PID 1 does while the host side adds the networks: no resolv.conf, no volume.
     let mut c = ctx(
         pod(
             r#"{"name":"data","kind":"empty"}"#,
@@ -182,10 +182,16 @@ fn mounts_first_then_the_network_dependent_etc_files_volumes_and_read_only_root(
         &early,
         &format!("mount proc proc {ROOT}/proc nosuid,nodev,noexec "),
     );
+    // Of /etc, only what the network cannot change: hosts (kept here: the image has one)
+    // and hostname.
+    pos(
+        &early,
+        &format!("bind {S1}/tmp/etc/web/hostname {ROOT}/etc/hostname"),
+    );
     assert!(
         !early
             .iter()
-            .any(|l| l.contains("/etc/") || l.contains("/data") || l.starts_with("ro ")),
+            .any(|l| l.contains("resolv.conf") || l.contains("/data") || l.starts_with("ro ")),
         "{early:#?}"
     );
     // The CNI DNS arrives; the rest follows in the usual order.
