@@ -1,5 +1,5 @@
 //! Our stage1 (annotated `rkt-rs.dev/stage1/rootfs=overlay-ro`) runs without a per-pod link farm:
-//! its PID 1 mounts the store's stage1 tree under a read-only overlay on the pod's `stage1/rootfs`.
+//! its PID 1 binds the store's stage1 tree read-only on the pod's `stage1/rootfs`.
 //! `enter`, `stop`, `status`, `gc` and `image gc` must all work with that layout, and
 //! `--no-overlay` must keep the farm.
 
@@ -42,7 +42,7 @@ fn running_pod_has_no_link_farm_and_every_verb_works() {
         dir.display()
     );
     assert!(!dir.join("stage1/rootfs/usr").exists());
-    // A read-only overlay: no work dir.
+    // Binds of the store's tree: no overlay work dir.
     assert!(!dir.join("stage1/work").exists());
     assert!(
         dir.join("stage1/rootfs/opt/stage2/nofarm/manifest")
@@ -50,6 +50,36 @@ fn running_pod_has_no_link_farm_and_every_verb_works() {
     );
     // What stage1 writes shows on the host at the usual paths.
     assert!(dir.join("stage1/rootfs/rkt/appspec/nofarm.json").is_file());
+    // PID 1's root: the store's tree bound read-only, no overlay; the host's old root, moved
+    // to /oldroot by the pivot, is detached soon after.
+    let mut root_line = String::new();
+    let mut old_root_left = true;
+    for _ in 0..100 {
+        let pid = std::fs::read_to_string(dir.join("pid")).unwrap_or_default();
+        let info =
+            std::fs::read_to_string(format!("/proc/{}/mountinfo", pid.trim())).unwrap_or_default();
+        let fields = |l: &&str| l.split(' ').nth(4).map(str::to_string);
+        root_line = info
+            .lines()
+            .find(|l| fields(l).as_deref() == Some("/"))
+            .unwrap_or_default()
+            .to_string();
+        old_root_left = info
+            .lines()
+            .any(|l| fields(&l).as_deref() == Some("/oldroot"));
+        if !root_line.is_empty() && !old_root_left {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !old_root_left,
+        "the host's old root is still in PID 1's namespace"
+    );
+    assert!(
+        root_line.contains(" ro") && !root_line.contains(" - overlay "),
+        "PID 1's root: {root_line}"
+    );
     let tree = stage1_tree(&ctx, &dir);
     assert!(tree.join("rootfs/usr/lib/rkt/stage1/init").exists());
     assert!(

@@ -51,10 +51,11 @@
 //!   stage0 writes into (`/`, `opt`, `opt/stage2` with the tree's modes and owners, plus the
 //!   per-app ones below), and `run` gets
 //!   `RKT_STAGE1_LOWER=<data>/cas/tree/<stage1TreeStoreID>/rootfs` in its environment. PID 1
-//!   mounts a read-only overlay (lower = `stage1/rootfs` over that tree) on `stage1/rootfs`
-//!   itself in the pod's mount namespace, and binds the host's `stage1/rootfs/rkt` over its
-//!   `/rkt`, so the host sees what stage1 writes at the same paths while the pod sees the
-//!   whole tree. The other entrypoints find their
+//!   binds that tree read-only on `stage1/rootfs` itself in the pod's mount namespace, and
+//!   the host's `stage1/rootfs/opt/stage2` (read-only) and `stage1/rootfs/rkt` (writable)
+//!   over the tree's empty `/opt/stage2` and `/rkt`, so the host sees what stage0 and stage1
+//!   write at the same paths while the pod sees the whole tree (the value names what it
+//!   first was: a read-only overlay). The other entrypoints find their
 //!   own rootfs from their executable's path. Image gc keeps a tree a pod in any state but
 //!   `garbage` names in `stage1TreeStoreID`.
 //! - `appsinfo/<app>/manifest` (the image manifest) and `appsinfo/<app>/treeStoreID`.
