@@ -1,9 +1,10 @@
 //! HTTPS for ureq through rustls with the *ring* provider (no OpenSSL in `rkt`).
 //!
-//! The trusted roots are the system's, read by rustls-native-certs: `SSL_CERT_FILE` and
-//! `SSL_CERT_DIR` replace them when set (so `SSL_CERT_FILE=/dev/null` trusts nothing), as with
-//! OpenSSL before. They are read once per process, on the first HTTPS connection: commands that
-//! never connect never read them. `--insecure-options=tls` accepts any certificate for any name
+//! The trusted roots are the system's, read by rustls-native-certs: `SSL_CERT_FILE` replaces
+//! the system's bundle and `SSL_CERT_DIR` its directory of certificates, each on its own, as
+//! with OpenSSL before (and Go, rkt's language). They are read once per process, on the
+//! first HTTPS connection: commands that never connect never read them.
+//! `--insecure-options=tls` accepts any certificate for any name
 //! but still checks the handshake signatures, so the peer holds the key of what it presented.
 //!
 //! ureq's own rustls feature is not used: it pulls webpki-roots in and builds its default
@@ -11,6 +12,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -118,7 +120,24 @@ fn accepting_config() -> ClientConfig {
 /// The system's trusted roots. What could not be read is skipped (logged at debug, as OpenSSL
 /// was silent about it); with none, every certificate is refused as from an unknown issuer.
 fn system_roots() -> RootCertStore {
-    let loaded = rustls_native_certs::load_native_certs();
+    let loaded = match (
+        std::env::var_os("SSL_CERT_FILE"),
+        std::env::var_os("SSL_CERT_DIR"),
+    ) {
+        // As OpenSSL (and rkt's Go) read them: SSL_CERT_FILE replaces the system's bundle
+        // only; the system's directory of certificates is still searched unless SSL_CERT_DIR
+        // replaces it too. (rustls-native-certs alone would trust the file and nothing else.)
+        (Some(file), None) => {
+            let mut all = rustls_native_certs::load_certs_from_paths(Some(Path::new(&file)), None);
+            for dir in openssl_probe::candidate_cert_dirs() {
+                let more = rustls_native_certs::load_certs_from_paths(None, Some(dir));
+                all.certs.extend(more.certs);
+                all.errors.extend(more.errors);
+            }
+            all
+        }
+        _ => rustls_native_certs::load_native_certs(),
+    };
     for error in &loaded.errors {
         tracing::debug!(%error, "reading trusted certificates");
     }
