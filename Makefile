@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
-# Debian packages the build and the tests need (see `make deps`).
+# Debian packages the build and the tests need (see `make deps`). libssl-dev: only the test
+# HTTPS servers of rkt/tests (native-tls); rkt itself uses rustls.
 DEB_PACKAGES := appc-spec gnupg xz-utils bzip2 gzip pkg-config libssl-dev crun runc
 # Networking: NAT for our CNI plugins, ping for their tests, the reference plugins to compare with.
 DEB_PACKAGES += iptables nftables iputils-ping containernetworking-plugins
@@ -13,7 +14,7 @@ DEB_PACKAGES += docker-registry skopeo umoci apache2-utils zstd
 # The host image (`make image`, `make boot`, `make image-test`); qemu comes from image/install-qemu.sh.
 DEB_PACKAGES += erofs-utils gdisk e2fsprogs
 
-# Every binary we ship is static: glibc (and OpenSSL, for rkt's HTTPS) linked in, so no dynamic
+# Every binary we ship is static (glibc linked in; rkt's HTTPS is rustls, no OpenSSL), so no dynamic
 # loader runs, no libraries are looked up and no symbols resolved at start (a dynamic `rkt`
 # spent ~2 ms of every command there). They stay position independent (static-pie), so the
 # kernel still loads them at a random address; their relative relocations are applied by the
@@ -27,7 +28,7 @@ STATIC_PROFILE ?= release
 TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
 STATIC_DIR := $(TARGET_DIR)/$(STATIC_TARGET)/$(if $(filter dev,$(STATIC_PROFILE)),debug,$(STATIC_PROFILE))
 STATIC_RUSTFLAGS := -C target-feature=+crt-static
-STATIC_CARGO = OPENSSL_STATIC=1 RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --profile $(STATIC_PROFILE) --target $(STATIC_TARGET)
+STATIC_CARGO = RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --profile $(STATIC_PROFILE) --target $(STATIC_TARGET)
 
 # The stage1 image (`make stage1`), embedded into `rkt` by rkt/build.rs through RKT_STAGE1_ACI.
 STAGE1_ACI := $(TARGET_DIR)/stage1/stage1.aci

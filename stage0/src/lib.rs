@@ -15,4 +15,5 @@ pub mod remote;
 pub mod run;
 pub mod stage1_abi;
 pub mod store;
+mod tls;
 pub mod trust;

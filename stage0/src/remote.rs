@@ -1,9 +1,9 @@
 //! HTTP(S) for stage0: one blocking GET with rkt's transport rules (rkt.md §4, security.md T6).
 //!
-//! - HTTPS with certificate verification is the default; the trusted CAs are OpenSSL's
-//!   (`SSL_CERT_FILE` / `SSL_CERT_DIR` override them). `allow_http` (`--insecure-options=http`)
-//!   permits plain HTTP and `skip_tls_verify` (`tls`) accepts any certificate; neither implies
-//!   the other.
+//! - HTTPS with certificate verification is the default; the trusted CAs are the system's
+//!   (`SSL_CERT_FILE` / `SSL_CERT_DIR` replace them; see `tls.rs`). `allow_http`
+//!   (`--insecure-options=http`) permits plain HTTP and `skip_tls_verify` (`tls`) accepts any
+//!   certificate; neither implies the other.
 //! - Redirects are followed here, not by the HTTP library, so every hop is checked against
 //!   these rules and gets only the credentials of its own host (auth.d).
 //! - Proxies come from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` (and lowercase), minus `NO_PROXY`.
@@ -17,7 +17,6 @@ mod download;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub use auth::{AuthError, Credentials};
@@ -192,7 +191,7 @@ impl HttpClient {
         for _ in 0..=MAX_REDIRECTS {
             let parsed = self.check_url(&current)?;
             tracing::debug!(url = %current, "GET");
-            let mut req = self.agent(&parsed)?.request_url("GET", &parsed);
+            let mut req = self.agent(&parsed).request_url("GET", &parsed);
             for (k, v) in headers {
                 req = req.set(k, v);
             }
@@ -258,18 +257,9 @@ impl HttpClient {
             .map(Credentials::header_value)
     }
 
-    fn agent(&self, url: &url::Url) -> Result<ureq::Agent, RemoteError> {
-        let mut tls = native_tls::TlsConnector::builder();
-        if self.skip_tls_verify {
-            tls.danger_accept_invalid_certs(true);
-            tls.danger_accept_invalid_hostnames(true);
-        }
-        let tls = tls.build().map_err(|e| RemoteError::Transport {
-            url: url.to_string(),
-            reason: format!("setting up TLS: {e}"),
-        })?;
+    fn agent(&self, url: &url::Url) -> ureq::Agent {
         let mut builder = ureq::AgentBuilder::new()
-            .tls_connector(Arc::new(tls))
+            .tls_connector(crate::tls::connector(self.skip_tls_verify))
             .redirects(0)
             .timeout_connect(self.connect_timeout)
             .timeout_read(self.read_timeout)
@@ -277,7 +267,7 @@ impl HttpClient {
         if let Some(proxy) = proxy_for(url) {
             builder = builder.proxy(proxy);
         }
-        Ok(builder.build())
+        builder.build()
     }
 }
 
@@ -291,24 +281,22 @@ fn read_timeout_secs() -> u64 {
 }
 
 fn transport_error(url: &str, t: &ureq::Transport) -> RemoteError {
+    if let Some(e) = crate::tls::certificate_error(t) {
+        // rustls names the problem, e.g. "invalid peer certificate: UnknownIssuer".
+        return RemoteError::Certificate {
+            url: url.to_string(),
+            reason: e.to_string(),
+        };
+    }
     // Not `t.to_string()`: it repeats the URL, which the error prints already.
     let mut parts = vec![t.kind().to_string()];
     parts.extend(t.message().map(str::to_string));
     if let Some(source) = std::error::Error::source(t) {
         parts.push(source.to_string());
     }
-    let reason = parts.join(": ");
-    let lower = reason.to_ascii_lowercase();
-    if lower.contains("certificate") || lower.contains("verify failed") {
-        RemoteError::Certificate {
-            url: url.to_string(),
-            reason,
-        }
-    } else {
-        RemoteError::Transport {
-            url: url.to_string(),
-            reason,
-        }
+    RemoteError::Transport {
+        url: url.to_string(),
+        reason: parts.join(": "),
     }
 }
 

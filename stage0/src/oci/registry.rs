@@ -5,11 +5,10 @@
 //! with those credentials).
 //!
 //! HTTPS only, unless `--insecure-options=http` (then plain HTTP is tried when HTTPS fails);
-//! `--insecure-options=tls` skips certificate checks. Extra CAs come from OpenSSL's usual
-//! `SSL_CERT_FILE` / `SSL_CERT_DIR`.
+//! `--insecure-options=tls` skips certificate checks. The trusted CAs are the system's, or
+//! those of `SSL_CERT_FILE` / `SSL_CERT_DIR` (`tls.rs`).
 
 use std::io::Read;
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -39,16 +38,10 @@ pub struct Client {
 
 impl Client {
     pub fn new(fetcher: &Fetcher, r: &DockerRef) -> Result<Client, OciError> {
-        let reg_err = |problem: String| OciError::Registry {
-            registry: r.registry.clone(),
-            problem,
-        };
-        let tls = native_tls::TlsConnector::builder()
-            .danger_accept_invalid_certs(fetcher.insecure.allows(Insecure::Tls))
-            .build()
-            .map_err(|e| reg_err(format!("setting up TLS: {e}")))?;
         let agent = ureq::AgentBuilder::new()
-            .tls_connector(Arc::new(tls))
+            .tls_connector(crate::tls::connector(
+                fetcher.insecure.allows(Insecure::Tls),
+            ))
             .timeout_connect(Duration::from_secs(30))
             .timeout_read(Duration::from_secs(300))
             .build();
