@@ -329,10 +329,11 @@ fn perform(action: &Action, content: &str) -> Result<(), String> {
         Action::HttpPost(url) => print_http(url, http("POST", &expand(url)?, content.as_bytes())?),
         Action::MdsHmac(text) => mds_hmac(text)?,
         Action::WaitFile(p) => {
+            // Until it has content: another app's --write-file creates the file, then writes.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-            while std::fs::symlink_metadata(p).is_err() {
+            while std::fs::metadata(p).map_or(true, |m| m.len() == 0) {
                 if std::time::Instant::now() > deadline {
-                    return Err(format!("{p} did not appear within 30s"));
+                    return Err(format!("{p} did not appear (with content) within 30s"));
                 }
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
