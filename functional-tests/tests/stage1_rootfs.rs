@@ -48,6 +48,12 @@ fn running_pod_has_no_link_farm_and_every_verb_works() {
         dir.join("stage1/rootfs/opt/stage2/nofarm/manifest")
             .is_file()
     );
+    // The pod's copies of the manifests are links to the store's: the app's (appsinfo and the
+    // stage1 root's) and stage1's.
+    use std::os::unix::fs::MetadataExt;
+    let links = |rel: &str| std::fs::metadata(dir.join(rel)).unwrap().nlink();
+    assert_eq!(links("appsinfo/nofarm/manifest"), 3);
+    assert_eq!(links("stage1/manifest"), 2);
     // What stage1 writes shows on the host at the usual paths.
     assert!(dir.join("stage1/rootfs/rkt/appspec/nofarm.json").is_file());
     // PID 1's root: the store's tree bound read-only, no overlay; the host's old root, moved

@@ -253,6 +253,21 @@ fn overlay_rootfs(manifest: &[u8], lower: &Path) -> bool {
 
 /// A new pod file. Not synced one by one: a pod that does not survive a crash in preparation
 /// is an aborted one anyway; `rkt prepare` syncs the whole pod once ([`Prepared::persist`]).
+/// The image's manifest (`bytes`) at `dst`: a hard link to the store's copy, which costs no
+/// inode on the host's disk, else (another file system) a written copy.
+fn manifest_copy(
+    store: &Store,
+    info: &ImageInfo,
+    dst: &Path,
+    bytes: &[u8],
+) -> Result<(), RunError> {
+    match store.link_manifest(&info.key, dst) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(io_err("link", dst)(e)),
+        Err(_) => write_file(dst, bytes),
+    }
+}
+
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
     fs::OpenOptions::new()
         .write(true)
@@ -329,7 +344,7 @@ fn lay_out(
     mkdir(&dir.join("stage1"), DIR_MODE)?;
     let s1_rootfs = dir.join("stage1/rootfs");
     let s1_manifest = manifest_bytes(store, stage1)?;
-    write_file(&dir.join("stage1/manifest"), &s1_manifest)?;
+    manifest_copy(store, stage1, &dir.join("stage1/manifest"), &s1_manifest)?;
     let lower = s1_tree.rootfs();
     if overlay && overlay_rootfs(&s1_manifest, &lower) {
         upper_dirs(&lower, &s1_rootfs).map_err(io_err("create", &s1_rootfs))?;
@@ -342,7 +357,7 @@ fn lay_out(
         let manifest = manifest_bytes(store, &app.info)?;
         let info_dir = dir.join("appsinfo").join(app.name.as_str());
         mkdir(&info_dir, DIR_MODE)?;
-        write_file(&info_dir.join("manifest"), &manifest)?;
+        manifest_copy(store, &app.info, &info_dir.join("manifest"), &manifest)?;
         write_file(&info_dir.join("treeStoreID"), tree.id.as_bytes())?;
         if let Some(layers) = oci_layers(store, &app.info, overlay)? {
             let ids: Vec<&str> = std::iter::once(tree.id.as_str())

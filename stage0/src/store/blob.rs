@@ -250,6 +250,13 @@ impl Store {
     }
 
     /// The raw manifest of a stored image (read once per process: it never changes).
+    /// Hard-links the stored manifest of `key` as `dst` (a new name): a pod's copy without a
+    /// new inode on the host's disk. Nothing rewrites either name (the store replaces files by
+    /// rename). Fails as `link(2)` does, e.g. across file systems.
+    pub fn link_manifest(&self, key: &str, dst: &std::path::Path) -> std::io::Result<()> {
+        fs::hard_link(self.manifest_path(key), dst)
+    }
+
     pub fn manifest_bytes(&self, key: &str) -> Result<Vec<u8>, StoreError> {
         if let Some(bytes) = self.cache.manifest_bytes(key) {
             return Ok(bytes);
