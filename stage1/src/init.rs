@@ -29,7 +29,7 @@ use crate::net::{self, NetError};
 use crate::notify::{self, NotifyError};
 use crate::ns::{self, NetMode, NsError};
 use crate::setup::{self, RealMountSys, SetupError};
-use crate::status::{self, StatusError, write_atomic};
+use crate::status::{self, PendingFile, StatusError, write_atomic};
 use crate::supervisor::{self, RealSpawner, SupervisedApp, Supervisor};
 
 #[derive(Debug, thiserror::Error)]
@@ -382,6 +382,8 @@ fn parent_main(
     devices: cgroup::DeviceJob,
     guard: &mut NetGuard,
 ) -> Result<i32, ParentError> {
+    // `pid`'s temp file, made while PID 1 sets the pod up (see `PendingFile`).
+    let pid_file = PendingFile::create(&ctx.pod_dir.join("pid"));
     let is_ready = read_byte(&mut ready);
     drop(ready);
     if !is_ready {
@@ -395,8 +397,7 @@ fn parent_main(
         wait_child(child, true);
         return Err(ParentError::Cgroup(e));
     }
-    let pid_file = ctx.pod_dir.join("pid");
-    if let Err(e) = write_atomic(&pid_file, child.to_string().as_bytes()) {
+    if let Err(e) = pid_file.and_then(|f| f.publish(child.to_string().as_bytes())) {
         drop(go); // EOF: the child gives up without starting any app.
         wait_child(child, true);
         return Err(ParentError::Init(e.into()));
@@ -541,6 +542,7 @@ fn pod_main(
         cgroups,
         notify_ready,
         logs,
+        pending_status: Vec::new(),
     };
     let mut sup = Supervisor::new(plan.apps.clone());
     Ok(supervisor::run(&mut sup, &mut spawner))

@@ -61,6 +61,62 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StatusError> {
     Ok(())
 }
 
+/// A file published later by rename, its temp file made now. On a slow disk the new inode is
+/// most of a small write's cost: made while waiting (for PID 1, for an app), the publication
+/// is only a write and a rename. An unpublished temp file is removed on drop.
+#[derive(Debug)]
+pub struct PendingFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl PendingFile {
+    /// Creates the temp file next to `path` (and the parent directory).
+    pub fn create(path: &Path) -> Result<PendingFile, StatusError> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let err = |source| StatusError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(err)?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.pending{}", std::process::id()));
+        let file = std::fs::File::create(&tmp).map_err(err)?;
+        Ok(PendingFile {
+            path: path.to_path_buf(),
+            tmp,
+            file: Some(file),
+        })
+    }
+
+    /// Writes `bytes` and renames the file into place.
+    pub fn publish(mut self, bytes: &[u8]) -> Result<(), StatusError> {
+        let file = self.file.take();
+        let done = match file {
+            Some(mut f) => f
+                .write_all(bytes)
+                .and_then(|_| std::fs::rename(&self.tmp, &self.path)),
+            None => Err(io::Error::other("already published")),
+        };
+        done.map_err(|source| StatusError::Write {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+impl Drop for PendingFile {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 /// Points the symlink `path` at `target`, replacing what was there (symlink + rename).
 pub fn symlink_atomic(target: &str, path: &Path) -> Result<(), StatusError> {
     let err = |source| StatusError::Write {
@@ -97,15 +153,16 @@ pub fn exit_code(wait_status: libc::c_int) -> i32 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn atomic_write_replaces_and_leaves_no_temp() {
+    /// Writes "1" to `status/web` under `dir`, links it as `link`, replaces it with "0" by
+    /// `replace`, and checks the link kept the old content (rename, not write-in-place: the
+    /// stage1 rootfs may be a hard-link farm) and that no temp file is left.
+    fn replaced_by_rename(replace: impl FnOnce(&Path)) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("status/web");
         write_atomic(&path, b"1").unwrap();
-        // A hard link to the old file must keep its content (rename, not write-in-place).
         let link = dir.path().join("link");
         std::fs::hard_link(&path, &link).unwrap();
-        write_atomic(&path, b"0").unwrap();
+        replace(&path);
         assert_eq!(std::fs::read(&path).unwrap(), b"0");
         assert_eq!(std::fs::read(&link).unwrap(), b"1");
         let names: Vec<_> = std::fs::read_dir(dir.path().join("status"))
@@ -113,6 +170,23 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["web"]);
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp() {
+        replaced_by_rename(|path| write_atomic(path, b"0").unwrap());
+    }
+
+    #[test]
+    fn pending_file_is_published_by_rename_or_removed() {
+        replaced_by_rename(|path| {
+            let pending = PendingFile::create(path).unwrap();
+            // Not there before it is published: readers go by the final name.
+            assert_eq!(std::fs::read(path).unwrap(), b"1");
+            let unused = PendingFile::create(&path.with_file_name("db")).unwrap();
+            drop(unused);
+            pending.publish(b"0").unwrap();
+        });
     }
 
     #[test]

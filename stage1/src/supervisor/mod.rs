@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::appspec::{app_spec_path, handler_spec_path};
-use crate::status::{exit_code, symlink_atomic, write_atomic};
+use crate::status::{PendingFile, exit_code, symlink_atomic, write_atomic};
 use aci::manifest::EventHandlerName;
 
 /// How long stopped apps get between SIGTERM and SIGKILL.
@@ -380,6 +380,9 @@ pub struct RealSpawner {
     pub notify_ready: Option<std::os::unix::net::UnixDatagram>,
     /// Per app: journal streams for its stdout and stderr ([`crate::journal`]).
     pub logs: Vec<crate::journal::AppLog>,
+    /// Per started app: its `status/<app>` file, made while the app runs (see
+    /// [`PendingFile`]) and published when it exits.
+    pub pending_status: Vec<(String, PendingFile)>,
 }
 
 impl RealSpawner {
@@ -460,6 +463,14 @@ impl Spawner for RealSpawner {
             }
         }
         crate::debug!("app {app}: started {job:?} as pid {pid}");
+        if matches!(job, Job::App) {
+            let path = self.under_root(Path::new("/rkt/status")).join(app);
+            match PendingFile::create(&path) {
+                Ok(file) => self.pending_status.push((app.to_string(), file)),
+                // Written the plain way at its exit.
+                Err(e) => crate::debug!("{}", stage2::error_chain(&e)),
+            }
+        }
         Ok(pid)
     }
 
@@ -487,7 +498,16 @@ impl Spawner for RealSpawner {
             }
         }
         let path = status.join(app);
-        if let Err(e) = write_atomic(&path, code.to_string().as_bytes()) {
+        let code = code.to_string();
+        let written = match self.pending_status.iter().position(|(a, _)| a == app) {
+            Some(i) => self
+                .pending_status
+                .swap_remove(i)
+                .1
+                .publish(code.as_bytes()),
+            None => write_atomic(&path, code.as_bytes()),
+        };
+        if let Err(e) = written {
             eprintln!("stage1: {}", stage2::error_chain(&e));
         }
     }
