@@ -3,10 +3,12 @@
 # `true` (ptp veth, host-local lease, masquerade chain, then teardown by the next gc), against
 # `crun run` of an OCI bundle with the same rootfs in a new network namespace, and against
 # `rkt run --net=none` (what the network adds), measured by hyperfine in the same run.
-# Results: a table on stdout, JSON in target/bench/run-net.json; the work of one run of each
+# Results: a table on stdout, JSON in target/bench/run-net.json (run-net-ext4.json with
+# BENCH_FS=ext4); the work of one run of each
 # (strace -f -c: syscalls, execs, forks) in target/bench/run-net-work.txt.
 # RKT_BASE=<an older rkt binary> adds it (--net=none and --net=default) to the same hyperfine
-# run, with a store of its own (before/after tables).
+# run, with a store of its own (before/after tables). BENCH_FS=ext4 puts the scratch dirs on a
+# journaled ext4 (see bench/lib.sh); `make bench` runs both.
 # Needs root, hyperfine, crun; `make bench` builds what it uses (RKT, STATIC_DIR from make).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,12 +26,14 @@ command -v crun >/dev/null || { echo "run-net.sh: crun is missing (make deps)" >
 . bench/lib.sh
 cgroup2_view "$0" "$@"
 
+journaled_scratch run-net.sh
 scratch=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}"/rkt-bench-net.XXXXXX)
 data=$scratch/data
 cleanup() {
 	release_pods run-net.sh "$data"
 	[ -z "${RKT_BASE:-}" ] || rkt=$RKT_BASE release_pods run-net.sh "$scratch/base"
 	rm -rf "$scratch"
+	eval "$journaled_cleanup"
 }
 trap cleanup EXIT
 mkdir -p "$data"
@@ -95,7 +99,7 @@ for ((r = 0; r < ROUNDS; r++)); do
 		"${args[@]}" >/dev/null
 	jsons+=("$scratch/round-$r.json")
 done
-python3 - "$out/run-net.json" "${names[@]}" -- "${jsons[@]}" <<'PY'
+python3 - "$out/run-net${BENCH_FS:+-$BENCH_FS}.json" "${names[@]}" -- "${jsons[@]}" <<'PY'
 import json, statistics, sys
 args = sys.argv[2:]
 sep = args.index("--")
@@ -136,7 +140,7 @@ work() { # name, command...: total syscalls, execs, forks
 	fi
 	work "rkt run --net=none" "$rkt" --dir="$data" run --net=none "$true_id"
 	work "rkt run --net=default" "$rkt" --dir="$data" run --net=default "$true_id"
-} | tee "$out/run-net-work.txt"
+} | tee "$out/run-net${BENCH_FS:+-$BENCH_FS}-work.txt"
 "$rkt" --dir="$data" gc --grace-period=0s >/dev/null 2>&1 || true
 [ -z "${RKT_BASE:-}" ] || "$RKT_BASE" --dir="$scratch/base" gc --grace-period=0s >/dev/null 2>&1 || true
 

@@ -104,4 +104,5 @@ ratio "$out/extract.json"
 bench/run-pod.sh
 bench/run-scale.sh
 bench/run-net.sh
+BENCH_FS=ext4 bench/run-net.sh
 bench/run-oci.sh
