@@ -42,23 +42,20 @@ macro_rules! debug {
 
 /// Writes `bytes` to `path` by temp file + rename (creating the parent directory).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StatusError> {
-    let err = |source| StatusError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
+    PendingFile::make(path, "tmp")?.publish(bytes)
+}
+
+/// The directory of `path` and a temp name beside it (`.<name>.<tag><pid>`).
+fn temp_beside<'a>(path: &'a Path, tag: &str) -> (&'a Path, PathBuf) {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(err)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let written = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(bytes));
-    if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, path)) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(err(e));
-    }
-    Ok(())
+    (
+        dir,
+        dir.join(format!(".{name}.{tag}{}", std::process::id())),
+    )
 }
 
 /// A file published later by rename, its temp file made now. On a slow disk the new inode is
@@ -74,17 +71,17 @@ pub struct PendingFile {
 impl PendingFile {
     /// Creates the temp file next to `path` (and the parent directory).
     pub fn create(path: &Path) -> Result<PendingFile, StatusError> {
-        let dir = path.parent().unwrap_or(Path::new("."));
+        // Its own temp name: a plain write_atomic of the same path meanwhile cannot clash.
+        PendingFile::make(path, "pending")
+    }
+
+    fn make(path: &Path, tag: &str) -> Result<PendingFile, StatusError> {
         let err = |source| StatusError::Write {
             path: path.to_path_buf(),
             source,
         };
+        let (dir, tmp) = temp_beside(path, tag);
         std::fs::create_dir_all(dir).map_err(err)?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.pending{}", std::process::id()));
         let file = std::fs::File::create(&tmp).map_err(err)?;
         Ok(PendingFile {
             path: path.to_path_buf(),
@@ -95,13 +92,16 @@ impl PendingFile {
 
     /// Writes `bytes` and renames the file into place.
     pub fn publish(mut self, bytes: &[u8]) -> Result<(), StatusError> {
-        let file = self.file.take();
-        let done = match file {
-            Some(mut f) => f
+        let done = match self.file.as_mut() {
+            Some(f) => f
                 .write_all(bytes)
                 .and_then(|_| std::fs::rename(&self.tmp, &self.path)),
             None => Err(io::Error::other("already published")),
         };
+        // Renamed: nothing left to remove on drop (a failure leaves the temp file to drop).
+        if done.is_ok() {
+            self.file = None;
+        }
         done.map_err(|source| StatusError::Write {
             path: self.path.clone(),
             source,
@@ -123,12 +123,7 @@ pub fn symlink_atomic(target: &str, path: &Path) -> Result<(), StatusError> {
         path: path.to_path_buf(),
         source,
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let (_, tmp) = temp_beside(path, "tmp");
     let _ = std::fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp).map_err(err)?;
     std::fs::rename(&tmp, path).map_err(|e| {
