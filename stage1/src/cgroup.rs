@@ -50,6 +50,8 @@ mod discover;
 pub mod limits;
 mod record;
 
+pub use devices::DeviceJob;
+use devices::DevicePlan;
 pub use discover::{discover, host_hierarchies, readonly_devices_hierarchy};
 pub use record::{join_app, remove_recorded, remove_tree};
 
@@ -260,37 +262,6 @@ pub struct PodCgroups {
     devices: Option<DevicePlan>,
 }
 
-/// Where the device program goes, and whether a v1 `devices` controller already guards the
-/// apps (then a refused program is logged, not fatal).
-#[derive(Debug, Clone)]
-struct DevicePlan {
-    app_dirs: Vec<PathBuf>,
-    v1_devices: bool,
-}
-
-/// The device program being loaded and attached on a thread of its own
-/// ([`PodCgroups::restrict_devices`]); [`DeviceJob::wait`] before any app may start.
-#[must_use = "the apps may only start once the device program is attached"]
-pub enum DeviceJob {
-    Done(Result<()>),
-    Running(std::thread::JoinHandle<Result<()>>),
-}
-
-impl DeviceJob {
-    /// Waits for the program to be attached to every app's cgroup.
-    pub fn wait(self) -> Result<()> {
-        match self {
-            DeviceJob::Done(result) => result,
-            DeviceJob::Running(handle) => handle.join().unwrap_or_else(|_| {
-                Err(CgroupError::Devices {
-                    path: PathBuf::new(),
-                    source: io::Error::other("the device program's thread panicked"),
-                })
-            }),
-        }
-    }
-}
-
 /// Creates the pod's cgroups (pod, stage1 leaf, one per app) in `hierarchies` with the limits.
 /// `record` (the pod dir's `cgroups` file) is written first.
 pub fn create(
@@ -337,7 +308,7 @@ pub fn create(
             Version::V1 => create_v1(h, pod, apps, pids_limit)?,
             Version::V2 => {
                 create_v2(pod, &v2_enabled, apps, pids_limit)?;
-                devices = device_plan(pod, apps, v1_devices);
+                devices = devices::plan(pod, apps, v1_devices);
             }
         }
     }
@@ -418,51 +389,6 @@ fn create_v2(
     Ok(())
 }
 
-/// The apps' v2 cgroups under `pod` for the device program ([`devices`]); none for a directory
-/// that is not on a cgroup2 file system (a test's fake tree).
-fn device_plan(pod: &Path, apps: &[(String, AppLimits)], v1_devices: bool) -> Option<DevicePlan> {
-    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-    // `f_type`'s C type differs between architectures (i64 on x86_64).
-    #[allow(clippy::unnecessary_cast)]
-    match rustix::fs::statfs(pod) {
-        Ok(st) if st.f_type as i64 == CGROUP2_SUPER_MAGIC => {}
-        _ => return None,
-    }
-    Some(DevicePlan {
-        app_dirs: apps.iter().map(|(app, _)| pod.join(app)).collect(),
-        v1_devices,
-    })
-}
-
-/// Attaches the device program to each app cgroup of `plan`. Where the kernel refuses it and
-/// a v1 `devices` hierarchy already guards the apps (hybrid hosts), that is logged rather than
-/// fatal.
-fn restrict_devices_v2(plan: &DevicePlan) -> Result<()> {
-    let rules: Vec<devices::DeviceRule> = DEVICE_ALLOW
-        .iter()
-        .filter_map(|l| devices::DeviceRule::parse(l))
-        .collect();
-    let prog = devices::program(&rules);
-    for dir in &plan.app_dirs {
-        match devices::attach(dir, &prog) {
-            Ok(()) => {}
-            Err(e) if plan.v1_devices => {
-                crate::debug!(
-                    "cgroup {}: no device program ({e}); v1 devices applies",
-                    dir.display()
-                );
-            }
-            Err(source) => {
-                return Err(CgroupError::Devices {
-                    path: dir.clone(),
-                    source,
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The controller names of a `cgroup.controllers`/`cgroup.subtree_control` text (a leading
 /// `+` tolerated); a missing file means none.
 fn read_controllers(path: &Path) -> Result<Vec<String>> {
@@ -480,24 +406,10 @@ fn read_controllers(path: &Path) -> Result<Vec<String>> {
 }
 
 impl PodCgroups {
-    /// Starts attaching the device program to the apps' v2 cgroups on a thread: the kernel's
-    /// verifier takes most of a millisecond, which the caller overlaps with the pod's PID 1
-    /// setting up its mounts. Call it after the clone (a thread alive across `clone3` could
-    /// leave the child a locked allocator) and [`DeviceJob::wait`] before letting any app
-    /// start: until then no process is in an app's cgroup.
+    /// Starts attaching the device program to the apps' v2 cgroups ([`devices::start`]):
+    /// call it after the clone and [`DeviceJob::wait`] before letting any app start.
     pub fn restrict_devices(&self) -> DeviceJob {
-        let Some(plan) = self.devices.clone() else {
-            return DeviceJob::Done(Ok(()));
-        };
-        let job = plan.clone();
-        match std::thread::Builder::new()
-            .name("devices".into())
-            .spawn(move || restrict_devices_v2(&job))
-        {
-            Ok(handle) => DeviceJob::Running(handle),
-            // No thread to be had: attach right here.
-            Err(_) => DeviceJob::Done(restrict_devices_v2(&plan)),
-        }
+        devices::start(self.devices.clone())
     }
 
     /// The v2 stage1 leaf as a directory fd, for cloning the pod's PID 1 into it; `None`

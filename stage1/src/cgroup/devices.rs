@@ -7,7 +7,10 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use super::limits::AppLimits;
+use super::{CgroupError, DEVICE_ALLOW, Result};
 
 /// One allow rule: `kind` `b'c'`/`b'b'`/`b'a'`, `None` numbers are wildcards, `access` bits:
 /// [`ACC_MKNOD`], [`ACC_READ`], [`ACC_WRITE`] (the kernel's `BPF_DEVCG_ACC_*`).
@@ -179,6 +182,106 @@ pub fn evaluate(prog: &[Insn], kind: u8, major: u32, minor: u32, access: u32) ->
         }
     }
     None
+}
+
+/// Where the device program goes, and whether a v1 `devices` controller already guards the
+/// apps (then a refused program is logged, not fatal).
+#[derive(Debug, Clone)]
+pub(super) struct DevicePlan {
+    app_dirs: Vec<PathBuf>,
+    v1_devices: bool,
+}
+
+/// The device program being loaded and attached on a thread of its own ([`start`]);
+/// [`DeviceJob::wait`] before any app may start.
+#[must_use = "the apps may only start once the device program is attached"]
+pub enum DeviceJob {
+    Done(Result<()>),
+    Running(std::thread::JoinHandle<Result<()>>),
+}
+
+impl DeviceJob {
+    /// Waits for the program to be attached to every app's cgroup.
+    pub fn wait(self) -> Result<()> {
+        match self {
+            DeviceJob::Done(result) => result,
+            DeviceJob::Running(handle) => handle.join().unwrap_or_else(|_| {
+                Err(CgroupError::Devices {
+                    path: PathBuf::new(),
+                    source: io::Error::other("the device program's thread panicked"),
+                })
+            }),
+        }
+    }
+}
+
+/// The apps' v2 cgroups under `pod` for the device program; none for a directory
+/// that is not on a cgroup2 file system (a test's fake tree).
+pub(super) fn plan(
+    pod: &Path,
+    apps: &[(String, AppLimits)],
+    v1_devices: bool,
+) -> Option<DevicePlan> {
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    // `f_type`'s C type differs between architectures (i64 on x86_64).
+    #[allow(clippy::unnecessary_cast)]
+    match rustix::fs::statfs(pod) {
+        Ok(st) if st.f_type as i64 == CGROUP2_SUPER_MAGIC => {}
+        _ => return None,
+    }
+    Some(DevicePlan {
+        app_dirs: apps.iter().map(|(app, _)| pod.join(app)).collect(),
+        v1_devices,
+    })
+}
+
+/// Attaches the device program to each app cgroup of `plan`. Where the kernel refuses it and
+/// a v1 `devices` hierarchy already guards the apps (hybrid hosts), that is logged rather than
+/// fatal.
+fn restrict_devices_v2(plan: &DevicePlan) -> Result<()> {
+    let rules: Vec<DeviceRule> = DEVICE_ALLOW
+        .iter()
+        .filter_map(|l| DeviceRule::parse(l))
+        .collect();
+    let prog = program(&rules);
+    for dir in &plan.app_dirs {
+        match attach(dir, &prog) {
+            Ok(()) => {}
+            Err(e) if plan.v1_devices => {
+                crate::debug!(
+                    "cgroup {}: no device program ({e}); v1 devices applies",
+                    dir.display()
+                );
+            }
+            Err(source) => {
+                return Err(CgroupError::Devices {
+                    path: dir.clone(),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Starts attaching the device program to the apps' v2 cgroups of `plan` on a thread: the
+/// kernel's verifier takes most of a millisecond, which the caller overlaps with the pod's
+/// PID 1 setting up its mounts. Call it after the clone (a thread alive across `clone3` could
+/// leave the child a locked allocator) and [`DeviceJob::wait`] before letting any app start:
+/// until then no process is in an app's cgroup.
+pub(super) fn start(plan: Option<DevicePlan>) -> DeviceJob {
+    let Some(plan) = plan else {
+        return DeviceJob::Done(Ok(()));
+    };
+    let job = plan.clone();
+    match std::thread::Builder::new()
+        .name("devices".into())
+        .spawn(move || restrict_devices_v2(&job))
+    {
+        Ok(handle) => DeviceJob::Running(handle),
+        // No thread to be had: attach right here.
+        Err(_) => DeviceJob::Done(restrict_devices_v2(&plan)),
+    }
 }
 
 const BPF_PROG_LOAD: libc::c_long = 5;
